@@ -1,0 +1,148 @@
+"""Diffusion: the noise schedule, the denoiser's preconditioning, the training loss and the samplers.
+
+We follow EDM (Karras, Aittala, Aila & Laine 2022, "Elucidating the Design Space of
+Diffusion-Based Generative Models"). Noise is added directly: ``x_sigma = x_0 + sigma * eps``,
+for a noise level ``sigma`` from ``SIGMA_MIN`` to ``SIGMA_MAX``. A network ``F`` is wrapped
+into a *denoiser* ``D(x; sigma)`` that guesses the clean roll ``x_0``::
+
+    D(x; sigma) = c_skip(sigma) * x + c_out(sigma) * F(c_in(sigma) * x, c_noise(sigma))   # EDM eq. (7)
+
+Sampling walks ``sigma`` down a schedule, following the probability-flow ODE
+``dx/dsigma = (x - D(x; sigma)) / sigma`` (EDM eq. (3)). One Euler step of that ODE
+is exactly a DDIM step (Song et al. 2021), so :func:`sample_euler` *is* DDIM.
+
+Samplers here are plain functions ``sample_*(model, x, sigmas, *, callback=None) -> x``
+that **keep gradients**: inference-time optimization (DITTO) backpropagates from the
+music all the way to the initial noise ``x = sigmas[0] * eps`` through every step.
+
+>>> sigmas = get_sigmas_karras(4)
+>>> [round(s, 3) for s in sigmas.tolist()]
+[80.0, 9.723, 0.47, 0.002, 0.0]
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+SIGMA_DATA = 0.5  # the spread of the data the preconditioning assumes (EDM)
+SIGMA_MIN = 0.002
+SIGMA_MAX = 80.0
+RHO = 7.0  # curvature of the Karras schedule
+P_MEAN, P_STD = -1.2, 1.2  # training noise levels: ln(sigma) ~ N(P_MEAN, P_STD^2) (EDM Table 1)
+
+
+def get_sigmas_karras(n: int, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX, rho: float = RHO,
+                      device="cpu") -> torch.Tensor:
+    """The Karras et al. (2022) noise schedule (their eq. (5)): ``n`` levels from ``sigma_max`` down, then 0."""
+    ramp = torch.linspace(0, 1, n, device=device)
+    min_inv, max_inv = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    sigmas = (max_inv + ramp * (min_inv - max_inv)) ** rho
+    return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+def edm_scalings(sigma: torch.Tensor, sigma_data: float = SIGMA_DATA):
+    """``c_skip, c_out, c_in, c_noise`` of EDM's preconditioning (Karras et al. 2022, Table 1)."""
+    c_skip = sigma_data**2 / (sigma**2 + sigma_data**2)
+    c_out = sigma * sigma_data / (sigma**2 + sigma_data**2).sqrt()
+    c_in = 1 / (sigma**2 + sigma_data**2).sqrt()
+    c_noise = sigma.log() / 4
+    return c_skip, c_out, c_in, c_noise
+
+
+class Denoiser(nn.Module):
+    """``D(x; sigma)``: wraps a raw network ``F`` with EDM's preconditioning (EDM eq. (7))."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
+        c_skip, c_out, c_in, c_noise = (c.reshape(-1, 1, 1, 1) for c in edm_scalings(sigma))
+        return c_skip * x + c_out * self.net(c_in * x, c_noise.reshape(-1))
+
+
+def training_loss(denoiser: Denoiser, x0: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """EDM's denoising score-matching loss for a batch of clean rolls ``x0 [B, 2, P, T]`` (EDM eq. (8)).
+
+    ``sigma`` is drawn log-normally; the weight ``(sigma^2 + sigma_data^2) / (sigma * sigma_data)^2``
+    makes every noise level count about the same.
+    """
+    B = x0.shape[0]
+    ln_sigma = P_MEAN + P_STD * torch.randn(B, generator=generator, device=x0.device)
+    sigma = ln_sigma.exp()
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+    weight = (sigma**2 + SIGMA_DATA**2) / (sigma * SIGMA_DATA) ** 2
+    denoised = denoiser(x0 + sigma.reshape(-1, 1, 1, 1) * noise, sigma)
+    return (weight.reshape(-1, 1, 1, 1) * (denoised - x0) ** 2).mean()
+
+
+def initial_noise(shape, *, seed: int | None = None, generator: torch.Generator | None = None,
+                  sigma_max: float = SIGMA_MAX, device="cpu") -> torch.Tensor:
+    """``x_T = sigma_max * eps``, ``eps ~ N(0, I)``; the same ``seed`` gives the same noise on every CPU."""
+    if generator is None:
+        generator = torch.Generator().manual_seed(0 if seed is None else seed)
+    return (sigma_max * torch.randn(shape, generator=generator)).to(device)
+
+
+Callback = Callable[[dict], None]
+
+
+def sample_euler(model, x: torch.Tensor, sigmas: torch.Tensor, *, callback: Callback | None = None,
+                 checkpoint: bool = False) -> torch.Tensor:
+    """Euler steps on the probability-flow ODE, i.e. deterministic DDIM (EDM Algorithm 1 without the Heun correction).
+
+    ``model(x, sigma)`` is a denoiser; ``x`` starts at ``sigmas[0]`` noise. Gradients flow
+    through every step; ``checkpoint=True`` recomputes each step in the backward pass
+    instead of storing it (less memory, a little more time). ``callback`` gets
+    ``{'x', 'i', 'sigma', 'denoised'}`` after every step.
+    """
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        if checkpoint and torch.is_grad_enabled():
+            denoised = torch.utils.checkpoint.checkpoint(model, x, sigma, use_reentrant=False)
+        else:
+            denoised = model(x, sigma)
+        d = (x - denoised) / sigma  # EDM eq. (3): dx/dsigma
+        x = x + d * (sigma_next - sigma)
+        if callback is not None:
+            callback({"x": x, "i": i, "sigma": sigma, "denoised": denoised})
+    return x
+
+
+def sample_heun(model, x: torch.Tensor, sigmas: torch.Tensor, *, callback: Callback | None = None) -> torch.Tensor:
+    """Heun's second-order method on the probability-flow ODE (EDM Algorithm 1, deterministic)."""
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        denoised = model(x, sigma)
+        d = (x - denoised) / sigma
+        x_next = x + d * (sigma_next - sigma)
+        if sigma_next > 0:  # second-order correction, except for the last step to sigma = 0
+            d_next = (x_next - model(x_next, sigma_next)) / sigma_next
+            x_next = x + (d + d_next) / 2 * (sigma_next - sigma)
+        x = x_next
+        if callback is not None:
+            callback({"x": x, "i": i, "sigma": sigma, "denoised": denoised})
+    return x
+
+
+def sample_ancestral(model, x: torch.Tensor, sigmas: torch.Tensor, *, generator: torch.Generator | None = None,
+                     callback: Callback | None = None) -> torch.Tensor:
+    """Stochastic (ancestral, DDPM-like) sampling: each step goes a little below the next level, then adds fresh noise."""
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        denoised = model(x, sigma)
+        sigma_up = (sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2).sqrt()
+        sigma_down = (sigma_next**2 - sigma_up**2).sqrt()
+        x = x + (x - denoised) / sigma * (sigma_down - sigma)
+        if sigma_next > 0:
+            x = x + sigma_up * torch.randn(x.shape, generator=generator).to(x)
+        if callback is not None:
+            callback({"x": x, "i": i, "sigma": sigma, "denoised": denoised})
+    return x
+
+
+SAMPLERS = {"euler": sample_euler, "ddim": sample_euler, "heun": sample_heun}

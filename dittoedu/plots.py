@@ -1,0 +1,418 @@
+"""Pictures of music and of an optimization run, with matplotlib.
+
+Every ``plot_*`` function draws on the axes you give it (``ax=``) or on a new one, and
+returns what it drew (an image, or a list of lines), like librosa's ``specshow``. Nothing
+here calls ``plt.show()``: in a notebook the figure appears by itself, in a script you save it.
+
+* :func:`plot_roll` -- the piano roll the model works on: dark cells are note starts
+  (onsets), light cells are held notes, so two repeated notes look different from one long
+  note. Give it a soft roll straight from the model with ``threshold=None`` to see the
+  shades the optimizer sees, before they are rounded to notes;
+* :func:`plot_spectrogram` -- what the music sounds like: a mel spectrogram in dB;
+* :func:`plot_score` -- the score engraved by :mod:`dittoedu.score`;
+* :func:`plot_losses` -- how each control's loss fell during the optimization;
+* :func:`result_figure` -- all four side by side, in one figure to save.
+
+>>> import matplotlib
+>>> matplotlib.use("Agg")
+>>> from dittoedu.roll import Note
+>>> image = plot_roll([Note(60, 0, 4), Note(60, 4, 4)])
+>>> image.get_array()[60 - 36, :8].tolist()   # C4: onset, held, held, held, onset, ...
+[1.0, 0.5, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET, notes_to_roll, pitch_name, roll_to_notes, steps_per_bar
+
+HELD, STRUCK = 0.5, 1.0  # image values of a held cell and of an onset cell in plot_roll
+MEL_HTK_BREAK_HZ = 700.0  # HTK mel scale, m = 2595 log10(1 + f / 700), as in audio.mel_spectrogram
+
+
+def _new_axes(figsize=(8, 3.5)):
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _as_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):  # a torch tensor, maybe on a GPU, maybe with gradients
+        x = x.detach().cpu().float().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# piano roll
+
+
+def roll_image(roll_or_notes, *, threshold: float | None = 0.0, n_steps: int | None = None) -> np.ndarray:
+    """The picture :func:`plot_roll` draws, as an array ``[P, T]`` with values in [0, 1].
+
+    0 is silence, ``HELD`` (0.5) a sounding note, ``STRUCK`` (1.0) the step where a note starts.
+    With ``threshold=None`` a soft roll gives in-between shades:
+    ``frame_gate * (HELD + (1 - HELD) * onset_gate)`` with ``gate = clip((x + 1) / 2, 0, 1)``.
+
+    >>> from dittoedu.roll import Note
+    >>> roll_image([Note(36, 1, 2)], n_steps=4)[0].tolist()
+    [0.0, 1.0, 0.5, 0.0]
+    """
+    if hasattr(roll_or_notes, "notes") and hasattr(roll_or_notes, "time_signature"):  # a roll.Piece
+        roll_or_notes = roll_or_notes.notes
+    if hasattr(roll_or_notes, "shape"):
+        roll = _as_numpy(roll_or_notes)
+        if roll.ndim == 4 and roll.shape[0] == 1:
+            roll = roll[0]
+        if roll.ndim != 3 or roll.shape[0] != 2:
+            raise ValueError(
+                f"a piano roll has shape [2, P, T] (onset and frame channels), got {tuple(roll.shape)}; "
+                "for a batch, plot one item, e.g. roll[0]"
+            )
+        if n_steps is not None and n_steps != roll.shape[-1]:
+            raise ValueError(f"n_steps={n_steps} does not match the roll's {roll.shape[-1]} steps")
+        if threshold is None:
+            onset = np.clip((roll[ONSET] + 1) / 2, 0, 1)
+            frame = np.clip((roll[FRAME] + 1) / 2, 0, 1)
+            return frame * (HELD + (STRUCK - HELD) * onset)
+        import torch
+
+        notes = roll_to_notes(torch.from_numpy(roll), threshold=threshold)
+        n_pitches, n_steps = roll.shape[1], roll.shape[2]
+    else:
+        notes = list(roll_or_notes)
+        n_pitches = N_PITCHES
+        if n_steps is None:
+            n_steps = max((n.end for n in notes), default=0)
+    image = np.zeros((n_pitches, n_steps), dtype=np.float32)
+    for n in notes:
+        p = n.pitch - LOW_PITCH
+        if not 0 <= p < n_pitches:
+            raise ValueError(f"note {pitch_name(n.pitch)} is outside the piano roll "
+                             f"({pitch_name(LOW_PITCH)} to {pitch_name(LOW_PITCH + n_pitches - 1)})")
+        if n.onset < n_steps and n.duration > 0:
+            image[p, n.onset : n.end] = HELD
+            image[p, n.onset] = STRUCK
+    return image
+
+
+def plot_roll(roll_or_notes, *, ax=None, steps_per_bar: int = 16, threshold: float | None = 0.0,
+              cmap: str = "Blues", n_steps: int | None = None):
+    """Draw a piano roll: pitch up, time across, one cell per pitch and 16th note.
+
+    Parameters
+    ----------
+    roll_or_notes : list of Note, or roll [2, P, T] (tensor or array)
+        The music. A roll is thresholded into notes at ``threshold``.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+    steps_per_bar : int
+        Steps between bar lines (16 for 4/4; see :func:`dittoedu.roll.steps_per_bar`).
+    threshold : float or None
+        Value above which a roll cell counts as on. ``None`` draws the soft values as
+        shades instead (what the optimizer sees); see :func:`roll_image`.
+    cmap : str
+        A matplotlib colormap, light for silence and dark for onsets.
+    n_steps : int, optional
+        Length in steps for a list of notes (default: the end of the last note, filled up to
+        whole bars).
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+        Its array is :func:`roll_image`, ``[P, T]``, row ``p`` = MIDI pitch ``LOW_PITCH + p``.
+    """
+    if steps_per_bar < 1:
+        raise ValueError(f"steps_per_bar must be a positive number of steps, got {steps_per_bar}")
+    if n_steps is None and not hasattr(roll_or_notes, "shape"):
+        notes = list(getattr(roll_or_notes, "notes", roll_or_notes))
+        end = max((n.end for n in notes), default=0)
+        n_steps = max(1, math.ceil(end / steps_per_bar)) * steps_per_bar
+        roll_or_notes = notes
+    image = roll_image(roll_or_notes, threshold=threshold, n_steps=n_steps)
+    n_pitches, n_steps = image.shape
+    ax = ax if ax is not None else _new_axes()
+
+    artist = ax.imshow(image, origin="lower", aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0,
+                       interpolation="nearest",
+                       extent=(-0.5, n_steps - 0.5, LOW_PITCH - 0.5, LOW_PITCH + n_pitches - 0.5))
+    # grid: bar lines, beat lines and a line under every C
+    beat = steps_per_bar // 4 if steps_per_bar % 4 == 0 else 4
+    for t in range(0, n_steps + 1, beat):
+        is_bar = t % steps_per_bar == 0
+        ax.axvline(t - 0.5, color="0.35" if is_bar else "0.85", lw=0.9 if is_bar else 0.5, zorder=2)
+    cs = [p for p in range(LOW_PITCH, LOW_PITCH + n_pitches) if p % 12 == 0]
+    for p in cs:
+        ax.axhline(p - 0.5, color="0.85", lw=0.5, zorder=2)
+    ax.set_yticks(cs, [pitch_name(p) for p in cs])
+    n_bars = math.ceil(n_steps / steps_per_bar)
+    every = max(1, math.ceil(n_bars / 16))  # at most ~16 bar numbers
+    ax.set_xticks([b * steps_per_bar - 0.5 for b in range(0, n_bars, every)],
+                  [str(b + 1) for b in range(0, n_bars, every)], ha="left")
+    ax.tick_params(axis="x", length=0)
+    ax.set_xlabel("bar")
+    ax.set_ylabel("pitch")
+    return artist
+
+
+# ---------------------------------------------------------------------------------------------
+# spectrogram
+
+
+def _hz_to_mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / MEL_HTK_BREAK_HZ)
+
+
+def _mel_band_of(hz, *, sr: int, n_mels: int):
+    """Fractional index of the mel band centred on ``hz`` (torchaudio: n_mels + 2 points from 0 to sr/2)."""
+    return _hz_to_mel(hz) / _hz_to_mel(sr / 2) * (n_mels + 1) - 1
+
+
+def plot_spectrogram(wave=None, *, sr: int = 16000, ax=None, spec_db=None, hop_length: int = 256,
+                     cmap: str = "magma"):
+    """Draw the mel spectrogram of a sound in dB: time across (seconds), pitch up (Hz, mel-spaced).
+
+    Parameters
+    ----------
+    wave : Tensor or ndarray [N], optional
+        The waveform; its spectrogram comes from :func:`dittoedu.audio.mel_spectrogram`
+        and :func:`dittoedu.audio.amplitude_to_db` (80 dB range).
+    sr : int
+        Sample rate in Hz.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+    spec_db : Tensor or ndarray [n_mels, frames], optional
+        A spectrogram already in dB, instead of ``wave``.
+    hop_length : int
+        Samples between frames (for the time axis, and for computing from ``wave``).
+    cmap : str
+        A matplotlib colormap, dark for quiet.
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+    """
+    if (wave is None) == (spec_db is None):
+        raise ValueError("plot_spectrogram needs either a waveform (wave=...) or a spectrogram (spec_db=...), "
+                         "not both")
+    if spec_db is None:
+        import torch
+
+        from .audio import amplitude_to_db, mel_spectrogram
+
+        wave = torch.as_tensor(_as_numpy(wave))
+        if wave.dim() == 2 and wave.shape[0] == 1:
+            wave = wave[0]
+        if wave.dim() != 1:
+            raise ValueError(f"plot_spectrogram expects a mono waveform [N], got shape {tuple(wave.shape)}")
+        if wave.numel() == 0:
+            raise ValueError("the waveform is empty: there is no sound to draw")
+        spec_db = amplitude_to_db(mel_spectrogram(wave, sr=sr, hop_length=hop_length))
+    spec = _as_numpy(spec_db)
+    if spec.ndim == 3 and spec.shape[0] == 1:
+        spec = spec[0]
+    if spec.ndim != 2:
+        raise ValueError(f"spec_db must be a spectrogram [n_mels, frames], got shape {spec.shape}")
+    n_mels, n_frames = spec.shape
+    ax = ax if ax is not None else _new_axes()
+    seconds = n_frames * hop_length / sr
+    artist = ax.imshow(spec, origin="lower", aspect="auto", cmap=cmap, interpolation="nearest",
+                       extent=(0.0, seconds, -0.5, n_mels - 0.5))
+    hz = [f for f in (100, 200, 500, 1000, 2000, 4000, 8000, 16000) if f < sr / 2]
+    ax.set_yticks(_mel_band_of(hz, sr=sr, n_mels=n_mels), [f"{f:g}" if f < 1000 else f"{f // 1000:g}k" for f in hz])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz)")
+    return artist
+
+
+# ---------------------------------------------------------------------------------------------
+# score
+
+
+def plot_score(svg_or_png, *, ax=None, zoom: float = 2.0):
+    """Show an engraved score in matplotlib, axes off.
+
+    Parameters
+    ----------
+    svg_or_png : str, bytes, or music
+        SVG text (from :func:`dittoedu.score.render_svg`), PNG bytes, or anything ``render_svg``
+        takes (notes, a roll, a music21 score, MusicXML text).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+    zoom : float
+        Pixels per SVG pixel when rasterizing SVG.
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+    """
+    import io
+
+    import matplotlib.image
+
+    from . import score
+
+    if isinstance(svg_or_png, (bytes, bytearray)):
+        if not bytes(svg_or_png[:8]) == score.PNG_MAGIC:
+            raise ValueError("plot_score got bytes that are not a PNG image; give SVG text or PNG bytes")
+        png = bytes(svg_or_png)
+    else:
+        svg = svg_or_png
+        if not (isinstance(svg, str) and "<svg" in svg[:2000]):
+            svg = score.render_svg(svg)
+        png = score.svg_to_png(svg, zoom=zoom)
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
+    if ax is None:
+        height, width = pixels.shape[:2]
+        ax = _new_axes(figsize=(min(12.0, width / 150), min(12.0, width / 150) * height / width))
+    artist = ax.imshow(pixels, interpolation="antialiased")
+    ax.set_axis_off()
+    return artist
+
+
+# ---------------------------------------------------------------------------------------------
+# losses
+
+
+def plot_losses(loss_history: dict, *, ax=None):
+    """Draw each control's loss against the optimization step, one line per control.
+
+    Parameters
+    ----------
+    loss_history : dict of str to list of float
+        ``{control name: loss at each iteration}``, as in ``result.json``'s ``loss_history``.
+        The y axis is logarithmic when every value is positive. An empty dict (no
+        optimization was run) gives an axes that says so.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+        One per control, in the order of the dict.
+    """
+    if not isinstance(loss_history, dict):
+        raise TypeError(f"loss_history must be a dict {{control name: [loss per iteration]}}, "
+                        f"got a {type(loss_history).__name__}")
+    ax = ax if ax is not None else _new_axes(figsize=(5, 3.5))
+    curves = {name: _as_numpy(values).reshape(-1) for name, values in loss_history.items()}
+    curves = {name: values for name, values in curves.items() if values.size}
+    if not curves:
+        ax.text(0.5, 0.5, "no optimization\n(no loss to show)", ha="center", va="center",
+                transform=ax.transAxes, color="0.4")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return []
+    lines = []
+    for name, values in curves.items():
+        (line,) = ax.plot(np.arange(values.size), values, label=name, lw=1.5)
+        lines.append(line)
+    finite = np.concatenate([v[np.isfinite(v)] for v in curves.values()])
+    if finite.size and (finite > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.grid(True, which="major", color="0.9", lw=0.6)
+    ax.legend(frameon=False, fontsize="small")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# everything at once
+
+
+def result_figure(*, notes=None, roll=None, wave=None, sr: int = 16000, svg=None, loss_history=None,
+                  title=None, time_signature: str = "4/4", spec_db=None, tempo: float = 90):
+    """One figure with the score, the piano roll, the spectrogram and (if given) the loss curves.
+
+    Layout: the score on the left; the piano roll above the spectrogram on the right, the same
+    width, so a note and its sound line up in time; with ``loss_history``, the score shares
+    the left column with the loss curves (four panels, else three).
+
+    Parameters
+    ----------
+    notes : list of Note, optional
+        The result as notes. Default: ``roll`` thresholded at 0.
+    roll : roll [2, P, T], optional
+        The model's output. If given, the piano roll panel shows its soft values
+        (``threshold=None``); the score shows the notes.
+    wave : Tensor or ndarray [N], optional
+        The audio. Default: the notes played by :func:`dittoedu.audio.synthesize`.
+    sr : int
+        Sample rate of ``wave`` in Hz.
+    svg : str, optional
+        The engraved score. Default: :func:`dittoedu.score.render_svg` of the notes.
+    loss_history : dict of str to list of float, optional
+        Loss per control per iteration; ``{}`` shows "no optimization".
+    title : str, optional
+        Title over the whole figure.
+    time_signature : str
+        For bar lines and the score.
+    spec_db : array [n_mels, frames], optional
+        A spectrogram in dB to show instead of computing one from ``wave``.
+    tempo : float
+        Quarter notes per minute, for the synthesized audio and the score.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Not registered with pyplot: a notebook shows it as a cell's value, a script saves it
+        with ``fig.savefig("figure.png", dpi=120)``.
+    """
+    from matplotlib.figure import Figure
+
+    from . import score as score_module
+
+    if notes is None and roll is None:
+        raise ValueError("result_figure needs the music: notes=... or roll=...")
+    spb = steps_per_bar(time_signature)
+    if roll is not None:
+        roll_np = _as_numpy(roll)
+        roll_np = roll_np[0] if roll_np.ndim == 4 and roll_np.shape[0] == 1 else roll_np
+        if roll_np.ndim != 3 or roll_np.shape[0] != 2:
+            raise ValueError(f"roll must have shape [2, P, T], got {tuple(roll_np.shape)}")
+        n_steps = roll_np.shape[-1]
+        if notes is None:
+            import torch
+
+            notes = roll_to_notes(torch.from_numpy(roll_np))
+    else:
+        notes = list(notes)
+        end = max((n.end for n in notes), default=0)
+        n_steps = max(1, math.ceil(end / spb)) * spb
+    if svg is None:
+        svg = score_module.render_svg(notes, time_signature=time_signature, tempo=round(tempo), n_steps=n_steps)
+    if wave is None and spec_db is None:
+        from .audio import synthesize
+
+        wave = synthesize(notes_to_roll(notes, n_steps), sr=sr, tempo=tempo)
+
+    with_losses = loss_history is not None
+    fig = Figure(figsize=(15, 7.5), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=(1, 1))
+    if with_losses:
+        ax_score, ax_loss = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0])
+    else:
+        ax_score, ax_loss = fig.add_subplot(grid[:, 0]), None
+    ax_roll, ax_spec = fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 1])
+
+    plot_score(svg, ax=ax_score)
+    ax_score.set_title("score", loc="left")
+    if roll is not None:
+        plot_roll(roll_np, ax=ax_roll, steps_per_bar=spb, threshold=None)
+        soft = not np.isin(roll_np, (-1.0, 1.0)).all()
+        ax_roll.set_title("piano roll" + (" (model output before rounding to notes)" if soft else ""), loc="left")
+    else:
+        plot_roll(notes, ax=ax_roll, steps_per_bar=spb, n_steps=n_steps)
+        ax_roll.set_title("piano roll  (dark: note starts, light: note held)", loc="left")
+    plot_spectrogram(wave, sr=sr, ax=ax_spec, spec_db=spec_db)
+    ax_spec.set_title("sound: mel spectrogram (dB)", loc="left")
+    if with_losses:
+        plot_losses(loss_history, ax=ax_loss)
+        ax_loss.set_title("loss per control during optimization", loc="left")
+    if title:
+        fig.suptitle(title, fontsize="x-large", fontweight="bold")
+    return fig

@@ -1,0 +1,272 @@
+"""Training the denoiser, with EMA, resumable safetensors checkpoints, a progress bar and a log.
+
+``dittoedu train --preset tiny`` trains a small model in about two minutes (for a
+live "train your own" lesson); ``--preset default`` trains the shipped model over
+CPU-hours. Both write into a run folder (``runs/base-<preset>`` by default):
+
+* ``checkpoint.safetensors``: weights, EMA weights and optimizer state, with the config
+  and the step count in its metadata; training resumes from it when restarted;
+* ``train.log``: one line per logging interval;
+* ``losses.csv``: step, training loss, validation loss, CPU seconds.
+
+Checkpoints are safetensors files (plain tensors and strings, never pickles), so
+loading one cannot run code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+
+from .diffusion import Denoiser, training_loss
+from .nets import UNet1d, UNetConfig
+
+FORMAT = "dittoedu-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "default"  # name of the preset this config came from
+    steps: int = 30_000  # optimizer steps in total
+    batch_size: int = 64  # windows per step
+    lr: float = 3e-4  # peak learning rate of AdamW
+    warmup: int = 500  # steps of linear learning-rate warm-up
+    weight_decay: float = 0.0  # AdamW weight decay
+    ema_decay: float = 0.999  # decay of the exponential moving average of the weights
+    window: int = 64  # steps (16th notes) per training window: 4 bars of 4/4
+    transpose: int = 6  # random transposition of each window, in semitones (+-)
+    seed: int = 0  # seeds data order, noise and initialization
+    log_every: int = 50  # steps between log lines
+    eval_every: int = 500  # steps between validation losses
+    checkpoint_every: int = 500  # steps between checkpoints
+    threads: int = 0  # torch CPU threads (0: torch's default)
+    net: UNetConfig = field(default_factory=UNetConfig)  # the network's shape
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        d = json.loads(text)
+        d["net"] = UNetConfig.from_dict(d["net"])
+        return cls(**d)
+
+
+PRESETS = {
+    # ~2 minutes on 2 cores: for a lesson where students train their own model
+    "tiny": TrainConfig(preset="tiny", steps=400, batch_size=32, lr=1e-3, warmup=50, ema_decay=0.99, window=32,
+                        log_every=20, eval_every=100, checkpoint_every=100,
+                        net=UNetConfig(channels=(32, 64, 64), blocks_per_level=1, emb_dim=64, attention_heads=0)),
+    # CPU-hours: the shipped model
+    "default": TrainConfig(),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded: wrong format, version or shapes."""
+
+
+def _metadata(kind: str, config: TrainConfig, **extra) -> dict[str, str]:
+    return {"format": FORMAT, "version": str(FORMAT_VERSION), "kind": kind, "config": config.to_json(),
+            **{k: str(v) for k, v in extra.items()}}
+
+
+def read_metadata(path) -> dict[str, str]:
+    """The metadata of a checkpoint, checked for format and version."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"there is no checkpoint at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:
+        raise CheckpointError(f"{path} is not a safetensors checkpoint ({exc})") from exc
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not a dittoedu checkpoint (no 'format: {FORMAT}')")
+    if meta.get("version") != str(FORMAT_VERSION):
+        raise CheckpointError(
+            f"{path} is a version-{meta.get('version')} checkpoint; this dittoedu reads version {FORMAT_VERSION}")
+    return meta
+
+
+def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path) -> None:
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        detail = "; ".join(filter(None, [
+            f"missing {missing[:3]}" if missing else "",
+            f"unexpected {unexpected[:3]}" if unexpected else "",
+            f"shape of {wrong[0]} is {tuple(state[wrong[0]].shape)}, expected {tuple(own[wrong[0]].shape)}" if wrong else "",
+        ]))
+        raise CheckpointError(f"{path} does not fit the network its config describes: {detail}")
+    module.load_state_dict(state)
+
+
+def load_model(path, *, device="cpu", use_ema: bool = True) -> tuple[Denoiser, TrainConfig]:
+    """A denoiser (in eval mode) and its training config from a checkpoint. Never unpickles."""
+    meta = read_metadata(path)
+    config = TrainConfig.from_json(meta["config"])
+    tensors = load_file(str(path), device=str(device))
+    prefix = "ema." if use_ema and any(k.startswith("ema.") for k in tensors) else "net."
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    denoiser = Denoiser(UNet1d(config.net)).to(device)
+    _load_state(denoiser.net, state, path)
+    return denoiser.eval().requires_grad_(False), config
+
+
+def export_weights(checkpoint, out, *, extra: dict | None = None) -> Path:
+    """Write only the EMA weights of a training checkpoint (what ships with the package)."""
+    meta = read_metadata(checkpoint)
+    tensors = load_file(str(checkpoint))
+    ema = {"net." + k[4:]: v.contiguous() for k, v in tensors.items() if k.startswith("ema.")}
+    meta = {**meta, **{k: str(v) for k, v in (extra or {}).items()}, "kind": meta.get("kind", "base")}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    save_file(ema, str(out), metadata=meta)
+    return Path(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+
+
+def _lr(config: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _save(path: Path, denoiser, ema, opt, config: TrainConfig, step: int, cpu_seconds: float) -> None:
+    tensors = {f"net.{k}": v for k, v in denoiser.net.state_dict().items()}
+    tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
+    opt_state = opt.state_dict()
+    for i, st in opt_state["state"].items():
+        for name, v in st.items():
+            tensors[f"opt.{i}.{name}"] = torch.as_tensor(v).float().reshape(-1) if name == "step" else v
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata=_metadata("base", config, step=step, cpu_seconds=f"{cpu_seconds:.1f}"))
+    tmp.replace(path)  # atomic: an interrupted save leaves the previous checkpoint intact
+
+
+def _restore_optimizer(opt, tensors: dict[str, torch.Tensor]) -> None:
+    state = opt.state_dict()
+    for i, p in enumerate(state["param_groups"][0]["params"]):
+        keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
+        if keys:
+            keys["step"] = keys["step"].reshape(())
+            state["state"][p] = keys
+    opt.load_state_dict(state)
+
+
+def train(config: TrainConfig, run_dir, *, progress: bool = True, max_steps: int | None = None) -> Path:
+    """Train (or resume training) a denoiser; returns the checkpoint's path.
+
+    ``max_steps`` stops this call early (the run can be resumed later); the schedule
+    still follows ``config.steps``.
+    """
+    from tqdm.auto import tqdm
+
+    from .corpus import ChoraleWindows
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / "checkpoint.safetensors"
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    denoiser = Denoiser(UNet1d(config.net))
+    ema = copy.deepcopy(denoiser.net).requires_grad_(False)
+    opt = torch.optim.AdamW(denoiser.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step, cpu_seconds = 0, 0.0
+    if ckpt.exists():
+        meta = read_metadata(ckpt)
+        saved = TrainConfig.from_json(meta["config"])
+        if saved.net != config.net or saved.window != config.window:
+            raise CheckpointError(f"{ckpt} was trained with another network or window; use a new run folder")
+        tensors = load_file(str(ckpt))
+        _load_state(denoiser.net, {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, ckpt)
+        _load_state(ema, {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, ckpt)
+        _restore_optimizer(opt, tensors)
+        step, cpu_seconds = int(meta["step"]), float(meta["cpu_seconds"])
+    (run_dir / "config.json").write_text(json.dumps(json.loads(config.to_json()), indent=2))
+
+    data = ChoraleWindows("train", n_steps=config.window, transpose=config.transpose, progress=progress)
+    val = ChoraleWindows("validation", n_steps=config.window, transpose=0, progress=False)
+    val_batch = val.batch(256, generator=torch.Generator().manual_seed(1234), augment=False)
+
+    log = (run_dir / "train.log").open("a")
+    csv_path = run_dir / "losses.csv"
+    if not csv_path.exists():
+        csv_path.write_text("step,loss,val_loss,cpu_seconds\n")
+    csv = csv_path.open("a")
+    log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start at step {step}: {len(data)} training windows, "
+              f"{len(val)} validation windows, config {config.to_json()}\n")
+    log.flush()
+
+    end = config.steps if max_steps is None else min(config.steps, step + max_steps)
+    bar = tqdm(total=end, initial=step, desc=f"training ({config.preset})", unit="step", disable=not progress)
+    running, t_cpu = None, time.process_time()
+    denoiser.train()
+    while step < end:
+        g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        x0 = data.batch(config.batch_size, generator=g)
+        for group in opt.param_groups:
+            group["lr"] = _lr(config, step)
+        loss = training_loss(denoiser, x0, generator=g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(denoiser.parameters(), 1.0)
+        opt.step()
+        decay = min(config.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), denoiser.net.parameters()):
+                pe.lerp_(p, 1 - decay)
+            for be, b in zip(ema.buffers(), denoiser.net.buffers()):
+                be.copy_(b)
+        step += 1
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.4f}")
+        now = time.process_time()
+        cpu_seconds, t_cpu = cpu_seconds + now - t_cpu, now
+        val_loss = ""
+        if step % config.eval_every == 0 or step == end:
+            val_loss = f"{validation_loss(Denoiser(ema), val_batch):.5f}"
+        if step % config.log_every == 0 or val_loss:
+            log.write(f"{time.strftime('%H:%M:%S')} step {step} loss {running:.5f} lr {_lr(config, step):.2e}"
+                      f"{' val ' + val_loss if val_loss else ''} cpu {cpu_seconds:.0f}s\n")
+            log.flush()
+            csv.write(f"{step},{running:.6f},{val_loss},{cpu_seconds:.1f}\n")
+            csv.flush()
+        if step % config.checkpoint_every == 0 or step == end:
+            _save(ckpt, denoiser, ema, opt, config, step, cpu_seconds)
+    bar.close()
+    log.close()
+    csv.close()
+    return ckpt
+
+
+@torch.no_grad()
+def validation_loss(denoiser: Denoiser, batch: torch.Tensor, seed: int = 0) -> float:
+    """The training loss on a fixed validation batch with fixed noise (comparable across checkpoints)."""
+    was_training = denoiser.training
+    denoiser.eval()
+    loss = training_loss(denoiser, batch, generator=torch.Generator().manual_seed(seed)).item()
+    denoiser.train(was_training)
+    return loss
