@@ -134,8 +134,11 @@ def _read_cache(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_chorales(path: Path | None = None, *, progress: bool = True) -> list[Chorale]:
-    """All cached chorales, building (or rebuilding a stale or corrupt) cache first."""
+def load_chorales(path: Path | None = None, *, names: list[str] | None = None, progress: bool = True) -> list[Chorale]:
+    """All cached chorales, building (or rebuilding a stale or corrupt) cache first.
+
+    ``names`` limits a (re)build to those chorales (for tests and quick experiments).
+    """
     path = Path(path or cache_dir() / f"chorales-v{CACHE_VERSION}.npz")
     arrays = None
     if path.exists():
@@ -144,7 +147,7 @@ def load_chorales(path: Path | None = None, *, progress: bool = True) -> list[Ch
         except ValueError as exc:
             warnings.warn(f"the chorale cache {path} is {exc}; rebuilding it", stacklevel=2)
     if arrays is None:
-        build_cache(path, progress=progress)
+        build_cache(path, names=names, progress=progress)
         arrays = _read_cache(path)
     start = arrays["start"]
     chorales = []

@@ -146,3 +146,16 @@ def sample_ancestral(model, x: torch.Tensor, sigmas: torch.Tensor, *, generator:
 
 
 SAMPLERS = {"euler": sample_euler, "ddim": sample_euler, "heun": sample_heun}
+
+
+@torch.no_grad()
+def generate(model, *, n_steps: int, batch: int = 1, seed: int = 0, sampler_steps: int = 20, sampler: str = "euler",
+             device="cpu", callback: Callback | None = None) -> torch.Tensor:
+    """Unconditional music: ``batch`` rolls ``[B, 2, P, n_steps]`` from noise seeded by ``seed``."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
+    from .roll import N_PITCHES
+
+    x = initial_noise((batch, 2, N_PITCHES, n_steps), seed=seed, device=device)
+    sigmas = get_sigmas_karras(sampler_steps, device=device)
+    return SAMPLERS[sampler](model, x, sigmas, callback=callback)

@@ -13,11 +13,19 @@ here calls ``plt.show()``: in a notebook the figure appears by itself, in a scri
 * :func:`plot_losses` -- how each control's loss fell during the optimization;
 * :func:`result_figure` -- all four side by side, in one figure to save.
 
->>> import matplotlib
->>> matplotlib.use("Agg")
+In a notebook::
+
+    from dittoedu import plots
+    plots.plot_roll(notes)                        # a quick look, on a new figure
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+    plots.plot_roll(x0, ax=a, threshold=None)     # what the optimizer sees ...
+    plots.plot_roll(x0, ax=b)                     # ... and the notes it becomes
+    plots.result_figure(notes=notes, loss_history=history)   # the cell shows it
+
+The piano roll picture is an array you can check; two repeated C's are not one long C:
+
 >>> from dittoedu.roll import Note
->>> image = plot_roll([Note(60, 0, 4), Note(60, 4, 4)])
->>> image.get_array()[60 - 36, :8].tolist()   # C4: onset, held, held, held, onset, ...
+>>> roll_image([Note(60, 0, 4), Note(60, 4, 4)])[60 - 36].tolist()   # onset, held, ..., onset, ...
 [1.0, 0.5, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5]
 """
 
@@ -27,7 +35,8 @@ import math
 
 import numpy as np
 
-from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET, notes_to_roll, pitch_name, roll_to_notes, steps_per_bar
+from .roll import (FRAME, LOW_PITCH, N_PITCHES, ONSET, STEPS_PER_QUARTER, notes_to_roll, pitch_name,
+                   roll_to_notes, steps_per_bar)
 
 HELD, STRUCK = 0.5, 1.0  # image values of a held cell and of an onset cell in plot_roll
 MEL_HTK_BREAK_HZ = 700.0  # HTK mel scale, m = 2595 log10(1 + f / 700), as in audio.mel_spectrogram
@@ -46,6 +55,23 @@ def _as_numpy(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
+def _is_piece(music) -> bool:
+    return hasattr(music, "notes") and hasattr(music, "time_signature")  # a roll.Piece
+
+
+def _note_list(notes) -> list:
+    """The notes as a list, or a clear error for anything that is not notes."""
+    try:
+        notes = list(notes)
+    except TypeError:
+        raise TypeError(f"expected a list of Note(pitch, onset, duration) or a roll [2, P, T], "
+                        f"got a {type(notes).__name__}") from None
+    for n in notes:
+        if not all(hasattr(n, field) for field in ("pitch", "onset", "duration", "end")):
+            raise TypeError(f"expected notes like Note(pitch=60, onset=0, duration=4), got {n!r}")
+    return notes
+
+
 # ---------------------------------------------------------------------------------------------
 # piano roll
 
@@ -61,7 +87,7 @@ def roll_image(roll_or_notes, *, threshold: float | None = 0.0, n_steps: int | N
     >>> roll_image([Note(36, 1, 2)], n_steps=4)[0].tolist()
     [0.0, 1.0, 0.5, 0.0]
     """
-    if hasattr(roll_or_notes, "notes") and hasattr(roll_or_notes, "time_signature"):  # a roll.Piece
+    if _is_piece(roll_or_notes):
         roll_or_notes = roll_or_notes.notes
     if hasattr(roll_or_notes, "shape"):
         roll = _as_numpy(roll_or_notes)
@@ -83,7 +109,7 @@ def roll_image(roll_or_notes, *, threshold: float | None = 0.0, n_steps: int | N
         notes = roll_to_notes(torch.from_numpy(roll), threshold=threshold)
         n_pitches, n_steps = roll.shape[1], roll.shape[2]
     else:
-        notes = list(roll_or_notes)
+        notes = _note_list(roll_or_notes)
         n_pitches = N_PITCHES
         if n_steps is None:
             n_steps = max((n.end for n in notes), default=0)
@@ -128,7 +154,7 @@ def plot_roll(roll_or_notes, *, ax=None, steps_per_bar: int = 16, threshold: flo
     if steps_per_bar < 1:
         raise ValueError(f"steps_per_bar must be a positive number of steps, got {steps_per_bar}")
     if n_steps is None and not hasattr(roll_or_notes, "shape"):
-        notes = list(getattr(roll_or_notes, "notes", roll_or_notes))
+        notes = _note_list(roll_or_notes.notes if _is_piece(roll_or_notes) else roll_or_notes)
         end = max((n.end for n in notes), default=0)
         n_steps = max(1, math.ceil(end / steps_per_bar)) * steps_per_bar
         roll_or_notes = notes
@@ -139,10 +165,10 @@ def plot_roll(roll_or_notes, *, ax=None, steps_per_bar: int = 16, threshold: flo
     artist = ax.imshow(image, origin="lower", aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0,
                        interpolation="nearest",
                        extent=(-0.5, n_steps - 0.5, LOW_PITCH - 0.5, LOW_PITCH + n_pitches - 0.5))
-    # grid: bar lines, beat lines and a line under every C
-    beat = steps_per_bar // 4 if steps_per_bar % 4 == 0 else 4
-    for t in range(0, n_steps + 1, beat):
-        is_bar = t % steps_per_bar == 0
+    # grid: bar lines, quarter-note lines and a line under every C
+    bars = set(range(0, n_steps + 1, steps_per_bar))
+    for t in sorted(bars | set(range(0, n_steps + 1, STEPS_PER_QUARTER))):
+        is_bar = t in bars
         ax.axvline(t - 0.5, color="0.35" if is_bar else "0.85", lw=0.9 if is_bar else 0.5, zorder=2)
     cs = [p for p in range(LOW_PITCH, LOW_PITCH + n_pitches) if p % 12 == 0]
     for p in cs:
@@ -221,7 +247,7 @@ def plot_spectrogram(wave=None, *, sr: int = 16000, ax=None, spec_db=None, hop_l
     seconds = n_frames * hop_length / sr
     artist = ax.imshow(spec, origin="lower", aspect="auto", cmap=cmap, interpolation="nearest",
                        extent=(0.0, seconds, -0.5, n_mels - 0.5))
-    hz = [f for f in (100, 200, 500, 1000, 2000, 4000, 8000, 16000) if f < sr / 2]
+    hz = [f for f in (100, 500, 1000, 2000, 4000, 8000, 16000) if f < sr / 2]
     ax.set_yticks(_mel_band_of(hz, sr=sr, n_mels=n_mels), [f"{f:g}" if f < 1000 else f"{f // 1000:g}k" for f in hz])
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
@@ -380,11 +406,9 @@ def result_figure(*, notes=None, roll=None, wave=None, sr: int = 16000, svg=None
 
             notes = roll_to_notes(torch.from_numpy(roll_np))
     else:
-        notes = list(notes)
+        notes = _note_list(notes.notes if _is_piece(notes) else notes)
         end = max((n.end for n in notes), default=0)
         n_steps = max(1, math.ceil(end / spb)) * spb
-    if svg is None:
-        svg = score_module.render_svg(notes, time_signature=time_signature, tempo=round(tempo), n_steps=n_steps)
     if wave is None and spec_db is None:
         from .audio import synthesize
 
@@ -399,7 +423,15 @@ def result_figure(*, notes=None, roll=None, wave=None, sr: int = 16000, svg=None
         ax_score, ax_loss = fig.add_subplot(grid[:, 0]), None
     ax_roll, ax_spec = fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 1])
 
-    plot_score(svg, ax=ax_score)
+    box = ax_score.get_position()  # before layout: close enough to choose how to wrap the score
+    box_in = (box.width * fig.get_figwidth(), box.height * fig.get_figheight())
+    if svg is None:
+        svg = score_module.render_svg_to_fit(notes, width_in=box_in[0], height_in=box_in[1],
+                                             time_signature=time_signature, tempo=round(tempo), n_steps=n_steps)
+    # enough pixels for a sharp picture when the figure is saved at up to ~200 dpi
+    zoom = max(1.0, min(4.0, box_in[0] * 200 / score_module.svg_size(svg)[0]))
+    plot_score(svg, ax=ax_score, zoom=zoom)
+    ax_score.set_anchor("N")  # the picture keeps its shape; it hangs from the top of its panel
     ax_score.set_title("score", loc="left")
     if roll is not None:
         plot_roll(roll_np, ax=ax_roll, steps_per_bar=spb, threshold=None)
@@ -408,8 +440,15 @@ def result_figure(*, notes=None, roll=None, wave=None, sr: int = 16000, svg=None
     else:
         plot_roll(notes, ax=ax_roll, steps_per_bar=spb, n_steps=n_steps)
         ax_roll.set_title("piano roll  (dark: note starts, light: note held)", loc="left")
-    plot_spectrogram(wave, sr=sr, ax=ax_spec, spec_db=spec_db)
+    image = plot_spectrogram(wave, sr=sr, ax=ax_spec, spec_db=spec_db)
     ax_spec.set_title("sound: mel spectrogram (dB)", loc="left")
+    # the roll's bar lines, in seconds, so that a note and its sound line up across the two panels
+    bar_s = spb * 60.0 / tempo / STEPS_PER_QUARTER
+    seconds = image.get_extent()[1]
+    for b in range(1, math.ceil(n_steps / spb) + 1):
+        if b * bar_s < seconds:
+            ax_spec.axvline(b * bar_s, color="white", lw=0.8, ls=(0, (2, 3)), alpha=0.6)
+    ax_spec.set_xlim(0, max(seconds, n_steps * 60.0 / tempo / STEPS_PER_QUARTER))
     if with_losses:
         plot_losses(loss_history, ax=ax_loss)
         ax_loss.set_title("loss per control during optimization", loc="left")

@@ -241,16 +241,30 @@ def stream_to_notes(score, *, out_of_range: str = "error") -> list[Note]:
 def split_voices(notes: Iterable[Note]) -> list[list[Note]]:
     """Split notes into monophonic voices, highest voice first.
 
-    Each note goes to the free voice whose last pitch is nearest, so a chorale's
-    soprano, alto, tenor and bass mostly come back as they were written.
+    Notes that start together are handed, from the highest down, to the free voices
+    in the same order (voices never cross at an onset), each to the nearest free voice
+    that leaves enough voices below it; so a chorale's soprano, alto, tenor and bass
+    come back as they were written.
+
+    >>> [[n.pitch for n in v] for v in split_voices([Note(72, 0, 4), Note(60, 0, 8), Note(71, 4, 4)])]
+    [[72, 71], [60]]
     """
+    by_onset: dict[int, list[Note]] = {}
+    for n in notes:
+        by_onset.setdefault(n.onset, []).append(n)
     voices: list[list[Note]] = []
-    for n in sorted(notes, key=lambda n: (n.onset, -n.pitch)):
-        free = [v for v in voices if v[-1].end <= n.onset]
-        if free:
-            min(free, key=lambda v: abs(v[-1].pitch - n.pitch)).append(n)
-        else:
-            voices.append([n])
+    for onset in sorted(by_onset):
+        group = sorted(by_onset[onset], key=lambda n: -n.pitch)
+        free = sorted((v for v in voices if v[-1].end <= onset), key=lambda v: -v[-1].pitch)
+        for i, n in enumerate(group):
+            left = len(group) - i - 1  # notes still to place below this one
+            choices = free[: max(0, len(free) - left)] if len(free) > left else []
+            if choices:
+                best = min(choices, key=lambda v: abs(v[-1].pitch - n.pitch))
+                best.append(n)
+                free = free[free.index(best) + 1 :]
+            else:
+                voices.append([n])
     return sorted(voices, key=lambda v: -sum(n.pitch for n in v) / len(v))
 
 
@@ -278,6 +292,8 @@ def notes_to_stream(notes: Iterable[Note], *, time_signature: str = "4/4", title
         part.insert(0, clef.TrebleClef() if mean >= 60 else clef.BassClef())
         for n in voice:
             m21note = note.Note(n.pitch)
+            if m21note.pitch.accidental is not None and m21note.pitch.accidental.alter == 0:
+                m21note.pitch.accidental = None  # music21 marks MIDI naturals explicitly: let notation decide
             m21note.quarterLength = n.duration / STEPS_PER_QUARTER
             part.insert(n.onset / STEPS_PER_QUARTER, m21note)
         if end > (voice[-1].end if voice else 0):
@@ -361,6 +377,10 @@ def load(source, *, what: str | None = None) -> Piece:
             if not text.strip():
                 raise MusicInputError(f"{what} is empty: write some notes, e.g. '4/4 c4 d e f'")
             if _looks_like_abc(text):
+                if not any(ln.strip().startswith("L:") for ln in text.splitlines()):
+                    # ABC's default note length is an eighth; music21 insists on being told
+                    text = "\n".join("L:1/8\n" + ln if ln.strip().startswith("K:") else ln
+                                      for ln in text.splitlines())
                 score = converter.parse(text, format="abc")
             else:
                 body = text.strip()
@@ -377,7 +397,11 @@ def load(source, *, what: str | None = None) -> Piece:
 
     notes = stream_to_notes(score, out_of_range="keep")
     if not notes:
-        raise MusicInputError(f"{what} has no notes in it")
+        hint = ""
+        if text is not None:
+            hint = (" (ABC needs a K: line, then notes such as 'C D E F')" if _looks_like_abc(text)
+                    else " (tinyNotation looks like '4/4 c4 d e f': pitch letters, then durations)")
+        raise MusicInputError(f"{what} has no notes in it{hint}")
     check_range(notes, what=what)
     sigs = score.flatten().getElementsByClass("TimeSignature")
     ts = sigs[0].ratioString if sigs else "4/4"

@@ -24,13 +24,19 @@ at 0, as everywhere in dittoedu), a music21 score, or MusicXML text. Keyword arg
 as ``time_signature="3/4"`` or ``title=...`` go to :func:`dittoedu.roll.notes_to_stream`
 when the music is notes or a roll.
 
+In a notebook, ``svg_image(render_svg(notes))`` as the last line of a cell shows the score.
+:func:`render_svg_to_fit` picks how to wrap the systems so the music fills a given box
+(``plots.result_figure`` uses it); :func:`svg_size` and :func:`count_notes` read an SVG back.
+
 An empty list of notes (a model can generate silence) engraves as one bar of rest rather
 than failing; text that is not MusicXML raises :class:`~dittoedu.roll.MusicInputError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -85,6 +91,9 @@ def _roll_notes(roll):
 def _tidy_naturals(score) -> None:
     """Let music21 decide afresh which accidentals to print (in place, on a score we built).
 
+    A workaround for :func:`dittoedu.roll.notes_to_stream`; it does nothing once notes are
+    made there without an explicit natural.
+
     ``music21.note.Note(67)`` spells G4 with an explicit natural sign, and ``makeNotation``
     then prints many of those naturals. Removing the ``alter == 0`` accidentals and asking
     for accidentals again keeps only the ones a reader needs (F# then F in one bar).
@@ -134,6 +143,8 @@ def _to_score(music, **stream_kwargs):
         stream_kwargs["n_steps"] = steps_per_bar(stream_kwargs.get("time_signature", "4/4"))
     score = notes_to_stream(notes, **stream_kwargs)
     _tidy_naturals(score)
+    if len(score.parts) == 1:  # a lone "Voice 1" label only takes room
+        score.parts[0].partName = None
     return score
 
 
@@ -163,8 +174,11 @@ def musicxml_text(score_or_notes, **stream_kwargs) -> str:
     """
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-    score = _to_score(score_or_notes, **stream_kwargs)
-    text = GeneralObjectExporter(score).parse().decode("utf-8")
+    # music21 writes notation warnings (odd beams in a messy generated rhythm) straight to
+    # stderr; they say nothing a student can act on, so they are kept out of the notebook.
+    with contextlib.redirect_stderr(io.StringIO()):
+        score = _to_score(score_or_notes, **stream_kwargs)
+        text = GeneralObjectExporter(score).parse().decode("utf-8")
     return _LYRIC.sub("", text)
 
 
@@ -246,6 +260,39 @@ def render_svg(music, *, width_px: int = 900, scale: int = 40, **stream_kwargs) 
             f"the music needs {tk.getPageCount()} pages at scale={scale}; give a larger width_px or a smaller scale"
         )
     return tk.renderToSVG(1)
+
+
+def svg_size(svg: str) -> tuple[float, float]:
+    """Width and height in pixels of SVG text, from its ``width``/``height`` attributes.
+
+    >>> svg_size('<svg width="631px" height="311px" version="1.1">')
+    (631.0, 311.0)
+    """
+    head = re.search(r"<svg\b[^>]*>", svg)
+    width = re.search(r'\swidth="([\d.]+)(?:px)?"', head.group(0)) if head else None
+    height = re.search(r'\sheight="([\d.]+)(?:px)?"', head.group(0)) if head else None
+    if not (width and height):
+        raise ValueError("this SVG has no width and height in pixels")
+    return float(width.group(1)), float(height.group(1))
+
+
+def render_svg_to_fit(music, *, width_in: float, height_in: float, scale: int = 40,
+                      widths_px=(1400, 1100, 900, 700, 550, 420), **stream_kwargs) -> str:
+    """The :func:`render_svg` picture that shows the music largest in a ``width_in`` x ``height_in`` box.
+
+    Long lines fit a wide box; a tall box is better filled by wrapping the music onto more,
+    shorter systems. Each candidate page width in ``widths_px`` is engraved and the one whose
+    picture can be drawn at the largest size (keeping its shape) wins; ties go to fewer systems.
+    """
+    xml = music if isinstance(music, str) else musicxml_text(music, **stream_kwargs)
+    best, best_size = None, -1.0
+    for width_px in sorted(widths_px, reverse=True):
+        svg = render_svg(xml, width_px=width_px, scale=scale)
+        w, h = svg_size(svg)
+        size = min(width_in / w, height_in / h)  # inches per SVG pixel when drawn in the box
+        if size > best_size * 1.2:  # wrapping onto more systems must show the music clearly larger
+            best, best_size = svg, size
+    return best
 
 
 def count_notes(svg: str) -> int:

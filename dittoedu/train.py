@@ -128,6 +128,14 @@ def load_model(path, *, device="cpu", use_ema: bool = True) -> tuple[Denoiser, T
     return denoiser.eval().requires_grad_(False), config
 
 
+def save_weights(net: torch.nn.Module, config: TrainConfig, path, *, kind: str = "base", **extra) -> Path:
+    """Write a network's weights (as ``net.*``) with its config: a file ``load_model`` can read."""
+    tensors = {f"net.{k}": v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=_metadata(kind, config, **extra))
+    return Path(path)
+
+
 def export_weights(checkpoint, out, *, extra: dict | None = None) -> Path:
     """Write only the EMA weights of a training checkpoint (what ships with the package)."""
     meta = read_metadata(checkpoint)

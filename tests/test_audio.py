@@ -1,5 +1,6 @@
-"""Tests for dittoedu.audio: the differentiable synthesizer, mel/dB against hand-written formulas, WAV files."""
+"""Tests for dittoedu.audio: the differentiable synthesizer, mel and dB against formulas, WAV files."""
 
+import io
 import sys
 
 import numpy as np
@@ -82,7 +83,8 @@ def test_held_note_spectrum_peaks_at_its_fundamental(pitch):
 
 def test_loudness_grows_with_the_number_of_notes():
     chord = [48, 52, 55, 60, 64, 67, 72, 76]
-    levels = [rms(synthesize(notes_to_roll([Note(p, 0, 16) for p in chord[:k]], n_steps=16))) for k in (1, 2, 4, 8)]
+    levels = [rms(synthesize(notes_to_roll([Note(p, 0, 16) for p in chord[:k]], n_steps=16)))
+              for k in (1, 2, 4, 8)]
     assert all(a < b for a, b in zip(levels, levels[1:])), levels
     assert levels[-1] > 2 * levels[0]  # no normalization hiding it
 
@@ -177,7 +179,8 @@ def test_mel_spectrogram_matches_the_formula():
     expected = _htk_mel_filterbank(n_fft // 2 + 1, n_mels, SR) @ power
     np.testing.assert_allclose(mel[:, i].numpy(), expected, rtol=2e-3, atol=1e-3 * expected.max())
     # and the sine's energy lands in the band whose centre is nearest 440 Hz
-    centres = 700.0 * (10.0 ** (np.linspace(0, 2595 * np.log10(1 + SR / 2 / 700), n_mels + 2)[1:-1] / 2595) - 1)
+    top_mel = 2595 * np.log10(1 + SR / 2 / 700)
+    centres = 700.0 * (10.0 ** (np.linspace(0, top_mel, n_mels + 2)[1:-1] / 2595) - 1)
     assert mel[:, i].argmax().item() == np.abs(centres - 440.0).argmin()
 
 
@@ -228,8 +231,11 @@ def test_player_without_ipython_says_what_to_install(monkeypatch):
         player(np.zeros(10))
 
 
-def test_player_returns_an_audio_widget():
+def test_player_keeps_the_level_and_the_rate():
     pytest.importorskip("IPython")
     audio = player(torch.full((SR // 10,), 0.01))
-    assert audio.rate == SR
-    assert "audio" in audio._repr_html_()
+    assert "<audio" in audio._repr_html_()
+    data, sr = soundfile.read(io.BytesIO(audio.data))  # the WAV bytes the browser will play
+    assert sr == SR and len(data) == SR // 10
+    assert abs(data.max() - 0.01) < 1e-3  # not normalized up to full scale
+    player(np.array([0.0, 1.5, -2.0]))  # out-of-range samples are clipped, not an error

@@ -1,0 +1,228 @@
+"""The ``dittoedu`` command.
+
+    dittoedu demo      --out out                  render a chorale excerpt: score, MIDI, audio, figure
+    dittoedu generate  --bars 4 --seed 0 --out out   make music with the shipped model
+    dittoedu train     --preset tiny|default      train a denoiser (resumable)
+    dittoedu corpus                               build the chorale cache
+    dittoedu bench                                time the sampler
+
+Every command prints what it wrote; errors a user can cause are one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .roll import MusicInputError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = WEIGHTS_DIR / "base.safetensors"
+
+
+class UsageError(ValueError):
+    """A problem with the command line itself (a flag out of range, a missing model)."""
+
+
+def _positive(name: str, value: int, low: int = 1, high: int | None = None) -> int:
+    if value < low or (high is not None and value > high):
+        span = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise UsageError(f"--{name} must be {span}, got {value}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# demo
+
+
+def cmd_demo(args) -> dict:
+    from music21 import corpus
+
+    from . import outputs
+    from .roll import stream_to_notes, steps_per_bar
+
+    _positive("bars", args.bars, 1, 32)
+    try:
+        score = corpus.parse(args.chorale)
+    except Exception as exc:
+        raise UsageError(f"music21's corpus has no piece called {args.chorale!r} (try 'bach/bwv269')") from exc
+    sigs = score.flatten().getElementsByClass("TimeSignature")
+    ts = sigs[0].ratioString if sigs else "4/4"
+    # start on bar 1 (after a pickup bar, if any) and keep `bars` bars
+    bar_one = score.parts[0].measure(1)
+    start = round(float(bar_one.offset) * 4) if bar_one is not None else 0
+    notes = stream_to_notes(score, out_of_range="drop")
+    n_steps = args.bars * steps_per_bar(ts)
+    notes = [n._replace(onset=n.onset - start, duration=min(n.end - start, n_steps) - (n.onset - start))
+             for n in notes if start <= n.onset < start + n_steps]
+    title = f"{args.chorale} (bars 1-{args.bars})"
+    paths = outputs.save_piece(args.out, notes, n_steps=n_steps, time_signature=ts, title=title)
+    return {"wrote": [str(p) for p in paths.values()]}
+
+
+# ---------------------------------------------------------------------------------------------
+# generate
+
+
+def load_default_model(path=None, *, device="cpu"):
+    """The shipped denoiser (or the one at ``path``), with a clear message when it is missing."""
+    from .train import load_model
+
+    path = Path(path) if path else DEFAULT_MODEL
+    if not path.exists():
+        raise UsageError(f"no model at {path}; train one with 'dittoedu train --preset default' "
+                         "(or pass --model PATH to a checkpoint)")
+    return load_model(path, device=device)
+
+
+def cmd_generate(args) -> dict:
+    import torch
+
+    from . import metrics, outputs
+    from .diffusion import generate
+    from .roll import roll_to_notes
+
+    _positive("bars", args.bars, 1, 16)
+    _positive("steps", args.steps, 1, 200)
+    if args.method != "none":
+        raise UsageError(f"--method {args.method} is not available yet; use --method none")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but torch sees no CUDA GPU here; use --device cpu")
+    model, _ = load_default_model(args.model, device=args.device)
+    n_steps = 16 * args.bars
+    t0 = time.perf_counter()
+    x0 = generate(model, n_steps=n_steps, seed=args.seed, sampler_steps=args.steps, device=args.device)
+    decode_s = time.perf_counter() - t0
+    notes = roll_to_notes(x0[0])
+    quality = metrics.quality(notes, n_steps=n_steps)
+    ref = metrics.reference(64)
+    result = {
+        "method": args.method,
+        "seed": args.seed,
+        "bars": args.bars,
+        "sampler_steps": args.steps,
+        "device": args.device,
+        "model": str(args.model or DEFAULT_MODEL.name),
+        "timings": {"optimize_s": 0.0, "decode_s": decode_s, "total_s": time.perf_counter() - t0},
+        "controls": {},
+        "quality": {**quality, "relative_difference_to_corpus": metrics.relative_differences([quality], ref)},
+        "loss_history": {},
+        "n_notes": len(notes),
+    }
+    title = f"dittoedu, seed {args.seed}"
+    paths = outputs.save_piece(args.out, notes, n_steps=n_steps, title=title, result=result)
+    return {"wrote": [str(p) for p in paths.values()], "timings": result["timings"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# train, corpus, bench
+
+
+def cmd_train(args) -> dict:
+    import dataclasses
+
+    from .train import PRESETS, train
+
+    config = PRESETS[args.preset]
+    if args.threads:
+        config = dataclasses.replace(config, threads=args.threads)
+    run_dir = Path(args.run_dir or REPO_ROOT / "runs" / f"base-{args.preset}")
+    ckpt = train(config, run_dir, max_steps=args.max_steps)
+    out = {"checkpoint": str(ckpt)}
+    if args.export:
+        from .train import read_metadata, write_model_card
+
+        step = int(read_metadata(ckpt)["step"])
+        if step < config.steps and not args.force:
+            raise UsageError(f"the run is at step {step} of {config.steps}; finish it first (or add --force)")
+        out.update(write_model_card(ckpt, Path(args.export), n_samples=args.eval_samples))
+    return out
+
+
+def cmd_corpus(args) -> dict:
+    from . import metrics
+    from .corpus import cache_dir, load_chorales
+
+    chorales = load_chorales()
+    metrics.reference(64)
+    return {"chorales": len(chorales), "cache": str(cache_dir())}
+
+
+def cmd_bench(args) -> dict:
+    from .bench import sampling_table
+
+    model, _ = load_default_model(args.model, device=args.device)
+    print(sampling_table(model, device=args.device, repeats=args.repeats))
+    return {}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dittoedu", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="render a Bach chorale excerpt from music21's corpus")
+    p.add_argument("--chorale", default="bach/bwv269", help="a music21 corpus name (default: bach/bwv269)")
+    p.add_argument("--bars", type=int, default=4, help="how many bars (default: 4)")
+    p.add_argument("--out", default="out", help="output folder (default: out)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("generate", help="generate music with the shipped model")
+    p.add_argument("--bars", type=int, default=4, help="length in 4/4 bars, 1 to 16 (default: 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same music")
+    p.add_argument("--method", default="none", choices=["none", "ditto", "ditto2", "guidance", "best_of_n"],
+                   help="how controls are enforced (default: none = unconditional)")
+    p.add_argument("--steps", type=int, default=20, help="sampler steps (default: 20)")
+    p.add_argument("--model", default=None, help="a checkpoint to use instead of the shipped model")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--out", default="out", help="output folder (default: out)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("train", help="train a denoiser on the Bach chorales (resumes a stopped run)")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "default"])
+    p.add_argument("--run-dir", default=None, help="where checkpoints and logs go (default: runs/base-PRESET)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resume later)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch decides)")
+    p.add_argument("--export", default=None, metavar="PATH",
+                   help="when done, write the EMA weights and a model card to PATH (.safetensors)")
+    p.add_argument("--eval-samples", type=int, default=64, help="samples for the model card's quality measures")
+    p.add_argument("--force", action="store_true", help="export even if the run has not finished")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("corpus", help="parse the chorales into the cache (done once, about a minute)")
+    p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser("bench", help="time sampling: bars x sampler steps x batch, medians")
+    p.add_argument("--model", default=None)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--repeats", type=int, default=5)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    from .train import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    try:
+        out = args.func(args)
+    except (UsageError, MusicInputError, CheckpointError) as exc:
+        print(f"dittoedu {args.command}: {exc}", file=sys.stderr)
+        return 2
+    for key, value in out.items():
+        if isinstance(value, list):
+            print(f"{key}:")
+            for v in value:
+                print(f"  {v}")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The dittoedu command: demo, generate, and its errors."""
+
+import json
+
+import pytest
+import torch
+
+from dittoedu import cli, roll as R
+from dittoedu.nets import UNet1d
+from dittoedu.train import PRESETS, save_weights
+
+FILES = {"score.svg", "score.musicxml", "score.mid", "audio.wav", "figure.png"}
+
+
+def test_demo_writes_everything(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["demo", "--out", str(out), "--bars", "2"]) == 0
+    assert {p.name for p in out.iterdir()} == FILES
+    assert (out / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "score.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    piece = R.load(out / "score.mid")
+    assert piece.time_signature == "3/4"  # bwv269 is in 3/4: 2 bars = 24 steps
+    assert 0 < len(piece.notes) and max(n.end for n in piece.notes) <= 24
+    assert R.load(out / "score.musicxml").notes == piece.notes
+    assert "figure.png" in capsys.readouterr().out
+
+
+def test_demo_bad_chorale_says_so(tmp_path, capsys):
+    assert cli.main(["demo", "--chorale", "bach/nope", "--out", str(tmp_path / "o")]) == 2
+    assert "no piece called 'bach/nope'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def untrained_model(tmp_path_factory):
+    """A tiny, untrained model: enough to check the command's contract, not its music."""
+    torch.manual_seed(0)
+    config = PRESETS["tiny"]
+    return save_weights(UNet1d(config.net), config, tmp_path_factory.mktemp("m") / "tiny.safetensors")
+
+
+def test_generate_contract(tmp_path, untrained_model):
+    out = tmp_path / "gen"
+    args = ["generate", "--method", "none", "--bars", "2", "--seed", "3", "--steps", "4",
+            "--model", str(untrained_model), "--out", str(out)]
+    assert cli.main(args) == 0
+    assert FILES | {"result.json"} == {p.name for p in out.iterdir()}
+    result = json.loads((out / "result.json").read_text())
+    for key in ["method", "seed", "bars", "timings", "controls", "quality", "loss_history"]:
+        assert key in result
+    assert result["seed"] == 3 and result["bars"] == 2 and result["method"] == "none"
+    assert set(result["timings"]) >= {"optimize_s", "decode_s", "total_s"}
+    assert "key_fit" in result["quality"] and "relative_difference_to_corpus" in result["quality"]
+    # the same seed gives the same music
+    out2 = tmp_path / "gen2"
+    assert cli.main(args[:-1] + [str(out2)]) == 0
+    assert R.load(out / "score.mid").notes == R.load(out2 / "score.mid").notes
+    assert json.loads((out2 / "result.json").read_text())["quality"] == result["quality"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--bars", "0"], "--bars must be between 1 and 16"),
+    (["--bars", "40"], "--bars must be between 1 and 16"),
+    (["--steps", "0"], "--steps must be between 1 and 200"),
+    (["--model", "/nonexistent/model.safetensors"], "no model at"),
+])
+def test_generate_bad_flags(tmp_path, capsys, untrained_model, flags, message):
+    args = ["generate", "--out", str(tmp_path / "o")]
+    if "--model" not in flags:
+        args += ["--model", str(untrained_model)]
+    assert cli.main(args + flags) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,213 @@
+"""Plots: each function draws on the axes it is given and returns the right artist."""
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.image import AxesImage  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from dittoedu import plots, score  # noqa: E402
+from dittoedu.roll import LOW_PITCH, N_PITCHES, Note, notes_to_roll  # noqa: E402
+
+# two repeated C4 quarters, a held E4 half note, a G4 that runs into the second bar
+NOTES = [Note(60, 0, 4), Note(60, 4, 4), Note(64, 0, 8), Note(67, 12, 8)]
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def note_cells(notes, n_steps):
+    """(row, step) of every sounding cell, and of every onset cell."""
+    sounding = {(n.pitch - LOW_PITCH, t) for n in notes for t in range(n.onset, min(n.end, n_steps))}
+    onsets = {(n.pitch - LOW_PITCH, n.onset) for n in notes}
+    return sounding, onsets
+
+
+def cells(mask):
+    return {tuple(rc) for rc in np.argwhere(mask).tolist()}
+
+
+# ---------------------------------------------------------------------------------------------
+# piano roll
+
+
+def test_plot_roll_marks_exactly_the_note_cells_and_their_onsets():
+    fig, ax = plt.subplots()
+    image = plots.plot_roll(NOTES, ax=ax)
+    assert isinstance(image, AxesImage) and image.axes is ax
+    array = np.asarray(image.get_array())
+    assert array.shape == (N_PITCHES, 32)  # filled up to whole bars
+    sounding, onsets = note_cells(NOTES, 32)
+    assert cells(array > 0) == sounding
+    assert cells(array == plots.STRUCK) == onsets
+    # the two repeated C's are not one long note: the second one starts dark again
+    assert array[60 - LOW_PITCH, :8].tolist() == [1.0, 0.5, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5]
+    assert array[64 - LOW_PITCH, :8].tolist() == [1.0] + [0.5] * 7
+
+
+def test_plot_roll_of_a_roll_matches_the_notes_and_labels_the_cs():
+    roll = notes_to_roll(NOTES, n_steps=32)
+    from_notes = np.asarray(plots.plot_roll(NOTES).get_array())
+    image = plots.plot_roll(roll)
+    assert np.array_equal(np.asarray(image.get_array()), from_notes)
+    assert np.array_equal(np.asarray(plots.plot_roll(roll[None]).get_array()), from_notes)  # batch of one
+    labels = [t.get_text() for t in image.axes.get_yticklabels()]
+    assert labels == ["C2", "C3", "C4", "C5"]
+    assert [t.get_text() for t in image.axes.get_xticklabels()] == ["1", "2"]  # bar numbers
+
+
+def test_plot_roll_soft_shows_shades_and_threshold_rounds_them():
+    torch.manual_seed(0)
+    soft = notes_to_roll(NOTES, n_steps=16) * 0.5 + 0.2 * torch.randn(2, N_PITCHES, 16)
+    shaded = np.asarray(plots.plot_roll(soft, threshold=None).get_array())
+    assert len(np.unique(shaded)) > 10  # continuous shading
+    assert shaded.min() >= 0 and shaded.max() <= 1
+    rounded = np.asarray(plots.plot_roll(soft, threshold=0.0).get_array())
+    assert set(np.unique(rounded).tolist()) <= {0.0, plots.HELD, plots.STRUCK}
+    # a hard roll looks the same either way
+    hard = notes_to_roll(NOTES, n_steps=16)
+    assert np.array_equal(plots.roll_image(hard, threshold=None), plots.roll_image(hard))
+
+
+def test_plot_roll_refuses_a_roll_of_the_wrong_shape():
+    with pytest.raises(ValueError, match=r"\[2, P, T\]"):
+        plots.plot_roll(torch.zeros(48, 16))
+    with pytest.raises(ValueError, match="outside the piano roll"):
+        plots.plot_roll([Note(20, 0, 4)])
+    with pytest.raises(TypeError, match="Note"):
+        plots.plot_roll([(60, 0, 4)])
+
+
+def test_plot_roll_of_silence_is_one_empty_bar():
+    array = np.asarray(plots.plot_roll([]).get_array())
+    assert array.shape == (N_PITCHES, 16) and not array.any()
+
+
+# ---------------------------------------------------------------------------------------------
+# spectrogram
+
+
+def test_plot_spectrogram_from_spec_db_puts_seconds_on_x():
+    spec = np.linspace(-80, 0, 80 * 125, dtype=np.float32).reshape(80, 125)
+    fig, ax = plt.subplots()
+    image = plots.plot_spectrogram(spec_db=spec, sr=16000, hop_length=256, ax=ax)
+    assert isinstance(image, AxesImage) and image.axes is ax
+    assert np.array_equal(np.asarray(image.get_array()), spec)
+    left, right, _, _ = image.get_extent()
+    assert (left, right) == (0.0, pytest.approx(125 * 256 / 16000))
+    assert "1k" in [t.get_text() for t in ax.get_yticklabels()]
+
+
+def test_plot_spectrogram_from_a_wave_uses_the_audio_module():
+    audio = pytest.importorskip("dittoedu.audio")
+    wave = audio.synthesize(notes_to_roll(NOTES, n_steps=32))
+    image = plots.plot_spectrogram(wave, sr=16000)
+    expected = audio.amplitude_to_db(audio.mel_spectrogram(wave, sr=16000)).numpy()
+    assert np.asarray(image.get_array()).shape == (80, wave.shape[-1] // 256 + 1)
+    np.testing.assert_allclose(np.asarray(image.get_array()), expected, atol=1e-4)
+    # the same from a numpy array
+    again = plots.plot_spectrogram(wave.numpy(), sr=16000)
+    np.testing.assert_allclose(np.asarray(again.get_array()), expected, atol=1e-4)
+
+
+def test_plot_spectrogram_needs_exactly_one_input():
+    with pytest.raises(ValueError, match="either"):
+        plots.plot_spectrogram()
+    with pytest.raises(ValueError, match="either"):
+        plots.plot_spectrogram(np.zeros(100), spec_db=np.zeros((80, 3)))
+    with pytest.raises(ValueError, match="n_mels, frames"):
+        plots.plot_spectrogram(spec_db=np.zeros(10))
+
+
+# ---------------------------------------------------------------------------------------------
+# score
+
+
+def test_plot_score_shows_the_rasterized_svg_with_axes_off():
+    svg = score.render_svg(NOTES)
+    fig, ax = plt.subplots()
+    image = plots.plot_score(svg, ax=ax, zoom=1)
+    assert isinstance(image, AxesImage) and image.axes is ax
+    w, h = score.svg_size(svg)
+    assert np.asarray(image.get_array()).shape[:2] == (round(h), round(w))
+    assert not ax.axison
+    png = score.svg_to_png(svg, zoom=1)
+    assert np.asarray(plots.plot_score(png).get_array()).shape[:2] == (round(h), round(w))
+    with pytest.raises(ValueError, match="not a PNG"):
+        plots.plot_score(b"GIF89a....")
+
+
+# ---------------------------------------------------------------------------------------------
+# losses
+
+
+def test_plot_losses_draws_one_line_per_control_on_a_log_scale():
+    history = {"melody": [1.0, 0.5, 0.25], "intensity": [4.0, 3.0, 2.5]}
+    fig, ax = plt.subplots()
+    lines = plots.plot_losses(history, ax=ax)
+    assert len(lines) == 2 and all(isinstance(line, Line2D) and line.axes is ax for line in lines)
+    assert [line.get_label() for line in lines] == ["melody", "intensity"]
+    assert lines[1].get_ydata().tolist() == [4.0, 3.0, 2.5]
+    assert ax.get_yscale() == "log"
+    assert plots.plot_losses({"chords": [0.3, 0.0, -0.1]})[0].axes.get_yscale() == "linear"
+
+
+def test_plot_losses_of_no_optimization_says_so():
+    fig, ax = plt.subplots()
+    assert plots.plot_losses({}, ax=ax) == []
+    assert any("no optimization" in t.get_text() for t in ax.texts)
+    with pytest.raises(TypeError, match="dict"):
+        plots.plot_losses([0.1, 0.2])
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole figure
+
+
+SPEC = np.full((80, 168), -40.0, dtype=np.float32)
+
+
+def test_result_figure_has_four_panels_with_losses_and_saves_as_png():
+    fig = plots.result_figure(notes=NOTES, spec_db=SPEC, loss_history={"melody": [1.0, 0.4]}, title="test")
+    assert len(fig.axes) == 4
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert any("score" in t for t in titles) and any("loss" in t for t in titles)
+    assert fig._suptitle.get_text() == "test"
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=50)
+    assert buffer.getvalue()[:8] == score.PNG_MAGIC
+    assert len(buffer.getvalue()) > 10_000
+
+
+def test_result_figure_without_losses_has_three_panels():
+    fig = plots.result_figure(notes=NOTES, spec_db=SPEC)
+    assert len(fig.axes) == 3
+    assert not any("loss" in ax.get_title(loc="left") for ax in fig.axes)
+
+
+def test_result_figure_from_a_soft_roll_synthesizes_the_audio():
+    pytest.importorskip("dittoedu.audio")
+    torch.manual_seed(0)
+    soft = notes_to_roll(NOTES, n_steps=32) * 0.8 + 0.1 * torch.randn(2, N_PITCHES, 32)
+    fig = plots.result_figure(roll=soft, loss_history={})
+    assert len(fig.axes) == 4
+    roll_ax = next(ax for ax in fig.axes if "piano roll" in ax.get_title(loc="left"))
+    assert "before rounding" in roll_ax.get_title(loc="left")
+    assert len(np.unique(np.asarray(roll_ax.images[0].get_array()))) > 10  # soft shading
+    spec_ax = next(ax for ax in fig.axes if "spectrogram" in ax.get_title(loc="left"))
+    assert spec_ax.get_xlim()[1] == pytest.approx(32 * 60 / 90 / 4, rel=0.05)  # two bars at 90 bpm
+
+
+def test_result_figure_needs_music():
+    with pytest.raises(ValueError, match="notes=... or roll="):
+        plots.result_figure(spec_db=SPEC)
