@@ -138,7 +138,13 @@ def cmd_train(args) -> dict:
         step = int(read_metadata(ckpt)["step"])
         if step < config.steps and not args.force:
             raise UsageError(f"the run is at step {step} of {config.steps}; finish it first (or add --force)")
-        out.update(write_model_card(ckpt, Path(args.export), n_samples=args.eval_samples))
+        baselines = {}
+        if args.preset != "tiny":  # the card compares the model with the tiny preset's
+            tiny = REPO_ROOT / "runs" / "base-tiny" / "checkpoint.safetensors"
+            if not tiny.exists():
+                train(PRESETS["tiny"], tiny.parent)
+            baselines["tiny"] = tiny
+        out.update(write_model_card(ckpt, Path(args.export), baselines=baselines, n_samples=args.eval_samples))
     return out
 
 

@@ -35,9 +35,9 @@ P_MEAN, P_STD = -1.2, 1.2  # training noise levels: ln(sigma) ~ N(P_MEAN, P_STD^
 
 
 def get_sigmas_karras(n: int, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX, rho: float = RHO,
-                      device="cpu") -> torch.Tensor:
+                      device="cpu", dtype=torch.float32) -> torch.Tensor:
     """The Karras et al. (2022) noise schedule (their eq. (5)): ``n`` levels from ``sigma_max`` down, then 0."""
-    ramp = torch.linspace(0, 1, n, device=device)
+    ramp = torch.linspace(0, 1, n, device=device, dtype=dtype)
     min_inv, max_inv = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
     sigmas = (max_inv + ramp * (min_inv - max_inv)) ** rho
     return torch.cat([sigmas, sigmas.new_zeros(1)])

@@ -455,3 +455,23 @@ def result_figure(*, notes=None, roll=None, wave=None, sr: int = 16000, svg=None
     if title:
         fig.suptitle(title, fontsize="x-large", fontweight="bold")
     return fig
+
+
+def plot_training_curve(losses_csv, *, ax=None, label: str | None = None):
+    """Training and validation loss against the step, from a run's ``losses.csv``; returns the lines."""
+    import csv
+
+    with open(losses_csv) as f:
+        rows = list(csv.DictReader(f))
+    ax = ax if ax is not None else _new_axes()
+    steps = [int(r["step"]) for r in rows]
+    lines = ax.plot(steps, [float(r["loss"]) for r in rows], lw=1, label=f"{label or 'training'} (smoothed)")
+    val = [(int(r["step"]), float(r["val_loss"])) for r in rows if r["val_loss"]]
+    if val:
+        lines += ax.plot(*zip(*val), "o-", ms=3, label=f"{label + ' ' if label else ''}validation")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("denoising loss (EDM-weighted MSE)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return lines

@@ -1,0 +1,100 @@
+"""The network's shape, training resumes exactly, checkpoints refuse what they cannot hold."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from dittoedu import train as T
+from dittoedu.diffusion import Denoiser
+from dittoedu.nets import UNet1d, UNetConfig, count_parameters
+
+MICRO = dataclasses.replace(
+    T.PRESETS["tiny"], steps=6, batch_size=4, window=32, log_every=1, eval_every=3, checkpoint_every=3,
+    net=UNetConfig(channels=(16, 16, 16), blocks_per_level=1, emb_dim=32, attention_heads=2))
+
+
+def test_default_network_size():
+    n = count_parameters(UNet1d(T.PRESETS["default"].net))
+    assert 1_000_000 <= n <= 4_000_000
+    assert n * 4 < 10 * 2**20  # fp32 weights fit the 10 MB budget
+
+
+@pytest.mark.parametrize("bars", [2, 4, 16])
+def test_fully_convolutional(bars):
+    net = UNet1d(MICRO.net)
+    assert net(torch.zeros(1, 2, 48, 16 * bars), torch.zeros(1)).shape == (1, 2, 48, 16 * bars)
+
+
+def test_length_must_divide_by_four():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        UNet1d(MICRO.net)(torch.zeros(1, 2, 48, 30), torch.zeros(1))
+
+
+def test_resume_gives_the_same_weights_as_one_run(tmp_path):
+    straight = T.train(MICRO, tmp_path / "a", progress=False)
+    T.train(MICRO, tmp_path / "b", progress=False, max_steps=3)
+    assert T.read_metadata(tmp_path / "b" / "checkpoint.safetensors")["step"] == "3"
+    resumed = T.train(MICRO, tmp_path / "b", progress=False)
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    log = (tmp_path / "b" / "train.log").read_text()
+    assert "start at step 0" in log and "start at step 3" in log
+    rows = (tmp_path / "b" / "losses.csv").read_text().splitlines()
+    assert rows[0] == "step,loss,val_loss,cpu_seconds" and len(rows) == 7
+
+
+def test_resume_refuses_another_network(tmp_path):
+    T.train(MICRO, tmp_path, progress=False, max_steps=1)
+    other = dataclasses.replace(MICRO, net=dataclasses.replace(MICRO.net, channels=(16, 32, 32)))
+    with pytest.raises(T.CheckpointError, match="another network"):
+        T.train(other, tmp_path, progress=False)
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    return T.save_weights(UNet1d(MICRO.net), MICRO, tmp_path / "w.safetensors")
+
+
+def test_load_model_round_trip(weights):
+    model, config = T.load_model(weights)
+    assert isinstance(model, Denoiser) and config == MICRO
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_load_refuses_wrong_shape(weights, tmp_path):
+    tensors = load_file(str(weights))
+    meta = T.read_metadata(weights)
+    key = next(k for k in tensors if k.endswith("inp.weight"))
+    tensors[key] = torch.zeros(3, 3, 3)
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=meta)
+    with pytest.raises(T.CheckpointError, match="does not fit.*shape of inp.weight"):
+        T.load_model(tmp_path / "bad.safetensors")
+
+
+def test_load_refuses_wrong_version_and_foreign_files(weights, tmp_path):
+    tensors = load_file(str(weights))
+    meta = T.read_metadata(weights)
+    save_file(tensors, str(tmp_path / "v9.safetensors"), metadata={**meta, "version": "9"})
+    with pytest.raises(T.CheckpointError, match="version-9 checkpoint"):
+        T.load_model(tmp_path / "v9.safetensors")
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(T.CheckpointError, match="not a dittoedu checkpoint"):
+        T.load_model(tmp_path / "other.safetensors")
+    pickle = tmp_path / "model.pt"
+    torch.save({"x": torch.zeros(1)}, pickle)  # a pickle: must be refused, never unpickled
+    with pytest.raises(T.CheckpointError, match="not a safetensors checkpoint"):
+        T.load_model(pickle)
+    with pytest.raises(T.CheckpointError, match="no checkpoint"):
+        T.load_model(tmp_path / "missing.safetensors")
+
+
+def test_config_json_round_trip():
+    config = T.PRESETS["default"]
+    assert T.TrainConfig.from_json(config.to_json()) == config
+    assert json.loads(config.to_json())["net"]["channels"] == [64, 128, 128]
