@@ -1,0 +1,469 @@
+"""Controls: what the student asks for, as a feature of the music and a loss on it.
+
+Each control is a small dataclass holding a *target* and a *weight*, with
+
+* ``feature(x0)``: a differentiable feature of the generated roll ``x0 [B, 2, P, T]``;
+* ``loss(feature) -> [B]``: how far that feature is from the target (0 = met);
+* ``measure(roll)``: the control's metric on the *final* notes (and rendered audio), a dict
+  with ``achieved`` and the metric, see :mod:`dittoedu.metrics`;
+* ``done(loss)``: whether the loss says the target is met, for early stopping.
+
+They are values, not code paths: ``optimize(model, [Melody(...), Chords(...)])`` combines
+any of them, weighted.
+
+Two lessons from DITTO and from our own prototype shape these losses:
+
+1. **Optimizers cheat soft features.** A note pushed to 0.01 counts as "a bit on" in a soft
+   feature but vanishes when the roll is thresholded at 0. So the note-based losses are
+   *hinges with a margin*: a cell that must sound is pushed above ``+MARGIN``, a cell that
+   must be silent below ``-MARGIN``, and a cell already past its margin costs nothing.
+   Features that are not per-cell (the self-similarity of bars) use a *straight-through*
+   roll: the forward pass sees the thresholded notes, the backward pass a smooth sigmoid.
+2. **Judge on the final notes.** ``measure`` never looks at the soft tensor.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from . import audio
+from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET, Note
+
+MARGIN = 0.5  # how far past the threshold a constrained cell must be pushed
+STE_TEMPERATURE = 0.25  # softness of the sigmoid behind straight-through features
+
+
+def hinge_on(x: torch.Tensor) -> torch.Tensor:
+    """Cost of a cell that must be on: ``relu(MARGIN - x)^2``."""
+    return F.relu(MARGIN - x) ** 2
+
+
+def hinge_off(x: torch.Tensor) -> torch.Tensor:
+    """Cost of a cell that must be off: ``relu(x + MARGIN)^2``."""
+    return F.relu(x + MARGIN) ** 2
+
+
+def straight_through(x: torch.Tensor) -> torch.Tensor:
+    """``1[x > 0]`` forward, ``sigmoid(x / STE_TEMPERATURE)`` backward (Bengio et al. 2013)."""
+    soft = torch.sigmoid(x / STE_TEMPERATURE)
+    return soft + ((x > 0).to(x.dtype) - soft).detach()
+
+
+def hard(x0: torch.Tensor) -> torch.Tensor:
+    """The thresholded roll, back in {-1, +1}: what the student gets."""
+    return torch.where(x0 > 0, 1.0, -1.0).to(x0.dtype)
+
+
+@dataclass
+class Control:
+    """Base class: a target and a weight. Subclasses define feature, loss, measure and met."""
+
+    weight: float = field(default=1.0, kw_only=True)
+    name = "control"
+
+    def feature(self, x0: torch.Tensor):
+        raise NotImplementedError
+
+    def loss(self, feature) -> torch.Tensor:
+        raise NotImplementedError
+
+    def measure(self, roll: torch.Tensor) -> dict:
+        """Metrics on one final roll ``[2, P, T]`` (thresholded here)."""
+        raise NotImplementedError
+
+    def done(self, loss: torch.Tensor) -> bool:
+        """True when the loss ``[B]`` of the *thresholded* roll says every item meets the target.
+
+        On a thresholded roll (values exactly +-1) a hinge loss is 0 exactly when every
+        constrained cell is on the right side, so the notes obey the control."""
+        return bool((loss <= 0).all())
+
+    def describe_target(self):
+        """The target in JSON-friendly form, for ``result.json``."""
+        return None
+
+    def check_length(self, n_steps: int) -> None:
+        """Raise ``ValueError`` (in the user's words) if the target does not fit ``n_steps`` steps."""
+
+
+# ---------------------------------------------------------------------------------------------
+# intensity (DITTO section 4.1: 20 log10 RMS, smoothed, MSE in dB^2)
+
+SMOOTH_SECONDS = 1.0  # DITTO smooths the loudness curve over about a second
+DB_FLOOR = -60.0  # silence is this loud
+DONE_DB2 = 0.2  # intensity is met when the (envelope-based) loudness is this close, in dB^2
+
+
+@functools.lru_cache(maxsize=8)
+def _savgol_kernel(seconds: float, frame_s: float) -> torch.Tensor:
+    from scipy.signal import savgol_coeffs
+
+    window = max(3, round(seconds / frame_s) | 1)  # odd
+    return torch.tensor(savgol_coeffs(window, 2), dtype=torch.float32)
+
+
+def smooth(curve: torch.Tensor, *, frame_s: float, seconds: float = SMOOTH_SECONDS) -> torch.Tensor:
+    """Savitzky-Golay smoothing (order 2, ``seconds`` long) of curves ``[B, F]``, edges padded by replication."""
+    kernel = _savgol_kernel(seconds, frame_s).to(curve)
+    pad = len(kernel) // 2
+    padded = F.pad(curve[:, None], (pad, pad), mode="replicate")
+    return F.conv1d(padded, kernel.flip(0)[None, None])[:, 0]
+
+
+def _power_to_db(power: torch.Tensor) -> torch.Tensor:
+    return 10 * torch.log10(power + 10 ** (DB_FLOOR / 10))
+
+
+def loudness_from_audio(wave: torch.Tensor, n_steps: int, *, tempo: float = audio.TEMPO,
+                        sr: int = audio.SR) -> torch.Tensor:
+    """DITTO's intensity on a waveform ``[B, N]``: per-step 20 log10 RMS in dB, smoothed: ``[B, n_steps]``."""
+    bounds = [round(t * wave.shape[-1] / n_steps) for t in range(n_steps + 1)]
+    power = torch.stack([wave[:, a:b].square().mean(-1) for a, b in zip(bounds, bounds[1:])], dim=-1)
+    return smooth(_power_to_db(power), frame_s=audio.step_seconds(tempo))
+
+
+def loudness_from_roll(x0: torch.Tensor, *, tempo: float = audio.TEMPO, sr: int = audio.SR) -> torch.Tensor:
+    """The same loudness as :func:`loudness_from_audio`, computed from the synthesizer's envelopes.
+
+    The mean square of the audio in each step comes from :func:`audio.step_power`, with no need
+    to render the audio: about 10x faster, and what the optimizer uses. ``x0 [B, 2, P, T]`` -> ``[B, T]`` in dB.
+    """
+    power = audio.step_power(x0, tempo=tempo, sr=sr)
+    return smooth(_power_to_db(power), frame_s=audio.step_seconds(tempo))
+
+
+def top_voice_only(x0: torch.Tensor) -> torch.Tensor:
+    """Keep only the highest sounding note of each step of ``x0 [B, 2, P, T]``: a melody alone."""
+    on = x0[:, FRAME] > 0
+    from_top = on.flip(1).cumsum(1).flip(1)  # number of sounding pitches at or above each row
+    keep = (on & (from_top == 1))[:, None]
+    return torch.where(keep, x0, -torch.ones_like(x0))
+
+
+@functools.lru_cache(maxsize=1)
+def intensity_range(n_windows: int = 256) -> tuple[float, float]:
+    """The loudness range a curve in [0, 1] is mapped onto, calibrated on the held-out chorales.
+
+    0 is the median loudness of a chorale's top voice sung alone; 1 is the 95th percentile of
+    the full four-part chorales. Our synthesizer has no dynamics, so louder means more notes
+    (and more attacks): the range runs from a single line to the fullest chorale texture.
+    """
+    from .corpus import ChoraleWindows
+
+    val = ChoraleWindows("validation", n_steps=64, transpose=0, progress=False)
+    picks = torch.linspace(0, len(val) - 1, min(n_windows, len(val))).round().long().tolist()
+    with torch.no_grad():
+        x = torch.stack([val.window(k) for k in picks])
+        low = loudness_from_roll(top_voice_only(x)).median().item()
+        high = torch.quantile(loudness_from_roll(x).flatten(), 0.95).item()
+    return low, high
+
+
+@dataclass
+class Intensity(Control):
+    """Loudness over time: ``target_db [T]``, one value per step (see :func:`targets.read_curve`)."""
+
+    target_db: torch.Tensor = None
+    name = "intensity"
+
+    @classmethod
+    def from_curve(cls, curve, *, n_steps: int, weight: float = 1.0) -> "Intensity":
+        """A curve in [0, 1] (any length >= 1) mapped onto the chorales' loudness range."""
+        from .targets import curve_to_db, read_curve
+
+        lo, hi = intensity_range()
+        db = curve_to_db(read_curve(curve, n=n_steps), low_db=lo, high_db=hi)
+        return cls(target_db=torch.as_tensor(db, dtype=torch.float32), weight=weight)
+
+    def check_length(self, n_steps: int) -> None:
+        if len(self.target_db) != n_steps:
+            raise ValueError(f"the intensity curve has {len(self.target_db)} points but the music has {n_steps} steps")
+
+    def feature(self, x0):
+        return loudness_from_roll(x0)
+
+    def loss(self, feature):
+        return (feature - self.target_db.to(feature)).square().mean(-1)  # dB^2
+
+    def measure(self, roll):
+        wave = audio.synthesize(hard(roll)[None])
+        achieved = loudness_from_audio(wave, roll.shape[-1])[0]
+        target = self.target_db.to(achieved)
+        mse = (achieved - target).square().mean().item()
+        pearson = torch.corrcoef(torch.stack([achieved, target]))[0, 1].item()
+        return {"achieved": achieved.tolist(), "mse_db2": mse, "pearson": pearson if math.isfinite(pearson) else 0.0}
+
+    def done(self, loss):
+        return bool((loss <= DONE_DB2).all())
+
+    def describe_target(self):
+        return [round(v, 2) for v in self.target_db.tolist()]
+
+
+# ---------------------------------------------------------------------------------------------
+# melody: the target pitch is the top voice
+
+
+def top_voice(roll: torch.Tensor) -> list[int | None]:
+    """The highest sounding pitch at each step of a roll ``[2, P, T]`` (thresholded at 0), or None."""
+    on = roll[FRAME] > 0
+    out = []
+    for t in range(on.shape[-1]):
+        pitches = on[:, t].nonzero()
+        out.append(LOW_PITCH + int(pitches.max()) if len(pitches) else None)
+    return out
+
+
+@dataclass
+class Melody(Control):
+    """``pitches [T]``: MIDI pitch per step (None: free); ``onsets``: steps where a melody note starts.
+
+    Loss (after our prototype, which reached ~98 % exact top-voice accuracy): the melody cell must
+    sound, every cell above it must be silent, and the melody's notes start where they should.
+    """
+
+    pitches: list = None
+    onsets: list = None
+    name = "melody"
+
+    @classmethod
+    def from_notes(cls, notes: list[Note], *, n_steps: int, weight: float = 1.0) -> "Melody":
+        from .targets import melody_target
+
+        pitches, _ = melody_target(notes, n_steps=n_steps)
+        onsets = sorted({n.onset for n in notes if n.onset < n_steps})
+        return cls(pitches=pitches, onsets=onsets, weight=weight)
+
+    def check_length(self, n_steps):
+        if len(self.pitches) != n_steps:
+            raise ValueError(f"the melody covers {len(self.pitches)} steps but the music has {n_steps}")
+
+    @functools.cached_property
+    def _masks(self):
+        T = len(self.pitches)
+        on, above, start, held = (torch.zeros(N_PITCHES, T) for _ in range(4))
+        onsets = set(self.onsets or [])
+        for t, p in enumerate(self.pitches):
+            if p is None:
+                continue
+            row = p - LOW_PITCH
+            on[row, t] = 1
+            above[row + 1 :, t] = 1
+            (start if t in onsets else held)[row, t] = 1
+        return on, above, start, held, max(1, int(on.sum()))
+
+    def feature(self, x0):
+        return x0
+
+    def loss(self, x0):
+        on, above, start, held, n = (m.to(x0) if torch.is_tensor(m) else m for m in self._masks)
+        frame, onset = x0[:, FRAME], x0[:, ONSET]
+        cost = on * hinge_on(frame) + above * hinge_off(frame) + start * hinge_on(onset) + held * hinge_off(onset)
+        return cost.sum((1, 2)) / n
+
+    def measure(self, roll):
+        top = top_voice(roll)
+        pairs = [(t, a) for t, a in zip(self.pitches, top) if t is not None]
+        acc = sum(a == t for t, a in pairs) / max(1, len(pairs))
+        pc = sum(a is not None and a % 12 == t % 12 for t, a in pairs) / max(1, len(pairs))
+        return {"achieved": top, "accuracy": acc, "pc_accuracy": pc}
+
+    def describe_target(self):
+        return self.pitches
+
+
+# ---------------------------------------------------------------------------------------------
+# chords: every sounding note is a chord tone, the bass plays the chord's bass
+
+
+BASS_LOW = LOW_PITCH + 4  # E2: the bass note of a chord is placed in E2..D#3
+
+
+@dataclass
+class Chords(Control):
+    """``target [2, 12, T]`` from :func:`targets.chord_target_tensor`: chord tones and bass per step."""
+
+    target: torch.Tensor = None
+    symbols: list = None
+    name = "chords"
+
+    @classmethod
+    def from_text(cls, text, *, n_steps: int, key=None, weight: float = 1.0) -> "Chords":
+        from .targets import chord_target_tensor, parse_chords
+
+        chords = parse_chords(text, bars=n_steps // 16, key=key)
+        return cls(target=chord_target_tensor(chords, n_steps), symbols=[c.symbol for c in chords], weight=weight)
+
+    def check_length(self, n_steps):
+        if self.target.shape[-1] != n_steps:
+            raise ValueError(f"the chords cover {self.target.shape[-1]} steps but the music has {n_steps}")
+
+    @functools.cached_property
+    def _masks(self):
+        tones, bass = self.target[0] > 0, self.target[1] > 0  # [12, T]
+        pcs = torch.arange(LOW_PITCH, LOW_PITCH + N_PITCHES) % 12
+        outside = (~tones[pcs]).float()  # [P, T]: 1 where the pitch is not a chord tone
+        bass_pc = bass.float().argmax(0)  # [T]
+        has_bass = bass.any(0)
+        bass_row = (bass_pc - BASS_LOW) % 12 + (BASS_LOW - LOW_PITCH)  # [T]
+        bass_on = torch.zeros(N_PITCHES, bass.shape[-1])
+        below = torch.zeros_like(bass_on)
+        for t in has_bass.nonzero().flatten().tolist():
+            bass_on[bass_row[t], t] = 1
+            below[: bass_row[t], t] = 1
+        return outside, bass_on, below
+
+    def feature(self, x0):
+        return x0
+
+    def loss(self, x0):
+        outside, bass_on, below = (m.to(x0) for m in self._masks)
+        frame = x0[:, FRAME]
+        T = frame.shape[-1]
+        return ((outside + below) * hinge_off(frame) + bass_on * hinge_on(frame)).sum((1, 2)) / T
+
+    def measure(self, roll):
+        on = roll[FRAME] > 0  # [P, T]
+        pcs = torch.arange(LOW_PITCH, LOW_PITCH + N_PITCHES) % 12
+        tones = self.target[0] > 0
+        is_tone = tones[pcs]  # [P, T]
+        sounding = on.sum().item()
+        ratio = (on & is_tone).sum().item() / sounding if sounding else 0.0
+        bass_pc = (self.target[1] > 0).float().argmax(0)
+        steps = [t for t in range(on.shape[-1]) if on[:, t].any() and self.target[1, :, t].any()]
+        bass_hits = sum(int((on[:, t].nonzero().min() + LOW_PITCH) % 12 == bass_pc[t]) for t in steps)
+        return {"achieved": None, "chord_tone_ratio": ratio, "bass_ratio": bass_hits / max(1, len(steps))}
+
+    def describe_target(self):
+        return self.symbols
+
+
+# ---------------------------------------------------------------------------------------------
+# structure: the self-similarity of bars follows a form (DITTO section 4.1)
+
+
+def bar_ssm(x: torch.Tensor, steps_per_bar: int = 16) -> torch.Tensor:
+    """Cosine self-similarity ``[B, bars, bars]`` of the bars of a (0/1) frame roll ``x [B, P, T]``."""
+    B, P, T = x.shape
+    bars = x.reshape(B, P, T // steps_per_bar, steps_per_bar).permute(0, 2, 1, 3).reshape(B, T // steps_per_bar, -1)
+    bars = F.normalize(bars, dim=-1, eps=1e-6)
+    return bars @ bars.transpose(1, 2)
+
+
+@dataclass
+class Structure(Control):
+    """``ssm [bars, bars]``: 1 where two bars share a section letter, 0 elsewhere (see :func:`targets.form_ssm`)."""
+
+    ssm: torch.Tensor = None
+    form: str = ""
+    name = "structure"
+
+    @classmethod
+    def from_form(cls, form: str, *, bars: int, weight: float = 1.0) -> "Structure":
+        from .targets import form_ssm
+
+        return cls(ssm=form_ssm(form, bars=bars).float(), form=form, weight=weight)
+
+    def check_length(self, n_steps):
+        if self.ssm.shape[0] * 16 != n_steps:
+            raise ValueError(f"the form covers {self.ssm.shape[0]} bars but the music has {n_steps // 16}")
+
+    def feature(self, x0):
+        return bar_ssm(straight_through(x0[:, FRAME]))
+
+    def loss(self, ssm):
+        return (ssm - self.ssm.to(ssm)).square().mean((1, 2))
+
+    def measure(self, roll):
+        ssm = bar_ssm((roll[FRAME] > 0).float()[None])[0]
+        return {"achieved": ssm.tolist(), "ssm_mse": (ssm - self.ssm).square().mean().item()}
+
+    def done(self, loss):
+        return bool((loss <= 1e-3).all())
+
+    def describe_target(self):
+        return self.form
+
+
+# ---------------------------------------------------------------------------------------------
+# inpainting, outpainting, looping: keep parts of a reference
+
+
+def kept_f1(roll: torch.Tensor, reference: torch.Tensor, keep: torch.Tensor) -> float:
+    """Note-level F1 between a roll and a reference ``[2, P, T]``, both cut to the kept steps ``keep [T]``."""
+    from .roll import roll_to_notes
+
+    def cut(r):
+        r = torch.where(keep[None, None], r, -torch.ones_like(r))
+        return set(roll_to_notes(r))
+
+    a, b = cut(roll), cut(reference)
+    if not a and not b:
+        return 1.0
+    tp = len(a & b)
+    return 2 * tp / (len(a) + len(b))
+
+
+@dataclass
+class Inpaint(Control):
+    """Keep the reference ``[2, P, T]`` on the steps where ``keep [T]`` is True; the model fills the rest.
+
+    Outpainting (continuing a piece) is the same with ``keep`` True at the start.
+    """
+
+    reference: torch.Tensor = None
+    keep: torch.Tensor = None
+    name = "inpaint"
+
+    def check_length(self, n_steps):
+        if self.reference.shape[-1] != n_steps:
+            raise ValueError(f"the reference covers {self.reference.shape[-1]} steps but the music has {n_steps}")
+
+    def feature(self, x0):
+        return x0
+
+    def loss(self, x0):
+        ref, keep = self.reference.to(x0), self.keep.to(x0)
+        cost = torch.where(ref > 0, hinge_on(x0), hinge_off(x0)) * keep
+        return cost.sum((1, 2, 3)) / max(1.0, keep.sum().item())
+
+    def measure(self, roll):
+        return {"achieved": None, "kept_f1": kept_f1(hard(roll), self.reference, self.keep)}
+
+    def describe_target(self):
+        steps = self.keep.nonzero().flatten().tolist()
+        return {"kept_steps": [steps[0], steps[-1] + 1] if steps else []}
+
+
+@dataclass
+class Loop(Control):
+    """The last ``n`` steps repeat the first ``n``, so the piece can loop seamlessly (DITTO's looping)."""
+
+    n: int = 16
+    name = "loop"
+
+    def check_length(self, n_steps):
+        if not 0 < self.n <= n_steps // 2:
+            raise ValueError(f"a loop of {self.n} steps needs at least {2 * self.n} steps of music")
+
+    def feature(self, x0):
+        return x0[..., : self.n], x0[..., -self.n :]
+
+    def loss(self, feature):
+        head, tail = feature
+        # each side is pushed to the other's sign (the other detached), so both may move
+        cost = torch.where(tail.detach() > 0, hinge_on(head), hinge_off(head))
+        cost = cost + torch.where(head.detach() > 0, hinge_on(tail), hinge_off(tail))
+        return cost.mean((1, 2, 3))
+
+    def measure(self, roll):
+        keep = torch.ones(self.n, dtype=torch.bool)
+        return {"achieved": None, "kept_f1": kept_f1(hard(roll[..., -self.n :]), hard(roll[..., : self.n]), keep)}
+
+    def describe_target(self):
+        return {"loop_steps": self.n}

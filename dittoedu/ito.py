@@ -1,0 +1,222 @@
+"""Inference-time optimization: change the *initial noise* until the music does what you asked.
+
+DITTO (Novack et al. 2024, Algorithm 1) in four lines::
+
+    x_T ~ N(0, sigma_max^2 I)
+    repeat:  x_0 = sampler(model, x_T)                  # the whole multi-step sampler, with gradients
+             L = sum_c w_c * loss_c(feature_c(x_0))
+             x_T = x_T - Adam(dL/dx_T)                  # backpropagate through every sampler step
+
+The model never changes: only where the sampler starts. Because diffusion samplers map
+noise to music smoothly, a good starting point gives music that is both on target *and*
+in the style the model learnt. We keep ``x_T`` on the sphere where Gaussian noise lives
+(norm ``sqrt(D)`` for ``D`` numbers), so the optimizer cannot wander off to noise the model
+never saw.
+
+``optimize(model, controls, method=...)`` runs one of:
+
+* ``"ditto"``: DITTO, as above;
+* ``"guidance"``: a baseline after FreeDoM/DPS (Yu et al. 2023; Chung et al. 2023): no outer
+  loop; at every sampler step, nudge ``x_t`` down the gradient of the loss of the model's
+  current guess of ``x_0``;
+* ``"best_of_n"``: a baseline: sample ``n_iters`` seeds, keep the one with the lowest loss;
+* ``"none"``: plain sampling, losses reported but not used.
+
+All return a :class:`Result` with the loss history per control, snapshots of the music
+every few iterations (a film strip for the classroom) and timings.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .controls import Control, hard
+from .diffusion import SIGMA_MAX, get_sigmas_karras, sample_euler
+from .roll import N_PITCHES, roll_to_notes
+
+METHODS = ("ditto", "guidance", "best_of_n", "none")
+
+
+@dataclass
+class Result:
+    """What an optimization returns. ``x0`` is the final (soft) roll; ``notes`` its thresholded notes."""
+
+    method: str
+    x0: torch.Tensor  # [B, 2, P, T], the decoded music of the best x_T per item
+    x_T: torch.Tensor  # [B, 2, P, T], the best initial noise found
+    loss_history: dict[str, list[float]]  # per control and "total", per iteration (mean over the batch)
+    snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (iteration, x0 [2, P, T] of item 0)
+    iterations: int = 0
+    stop_reason: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    final_losses: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def notes(self):
+        return roll_to_notes(self.x0[0])
+
+    def measure(self, controls: list[Control], item: int = 0) -> dict[str, dict]:
+        """Each control's metrics on the final notes of batch item ``item``."""
+        roll = self.x0[item].detach().cpu()
+        return {c.name: {"target": c.describe_target(), **c.measure(roll)} for c in controls}
+
+
+def total_loss(controls: list[Control], x0: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``sum_c w_c * loss_c`` per batch item ``[B]``, and each control's own loss ``[B]``."""
+    parts = {c.name: c.loss(c.feature(x0)) for c in controls}
+    total = sum((c.weight * parts[c.name] for c in controls), torch.zeros(x0.shape[0], device=x0.device))
+    return total, parts
+
+
+def project_to_shell(eps: torch.Tensor) -> torch.Tensor:
+    """Rescale each item of ``eps [B, ...]`` to norm ``sqrt(D)``: where N(0, I) noise almost surely lies."""
+    D = eps[0].numel()
+    return eps * (math.sqrt(D) / eps.flatten(1).norm(dim=1).clamp_min(1e-8)).reshape(-1, *[1] * (eps.dim() - 1))
+
+
+def _check(controls, n_steps, method):
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    names = [c.name for c in controls]
+    if len(set(names)) != len(names):
+        raise ValueError(f"each control can be given once; got {names}")
+    for c in controls:
+        c.check_length(n_steps)
+
+
+def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str = "ditto", n_iters: int = 30,
+             lr: float = 0.05, sampler_steps: int = 8, seed: int = 0, batch: int = 1,
+             callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
+             checkpoint: bool = False, snapshot_every: int = 5, early_stop: bool = True,
+             guidance_scale: float = 1.0, device="cpu") -> Result:
+    """Generate ``batch`` pieces of ``n_steps`` steps that follow ``controls`` (see the module docstring).
+
+    ``n_iters``: optimization steps for ``"ditto"``, candidates for ``"best_of_n"``.
+    ``lr``: Adam's step on the unit-variance noise. ``sampler_steps``: Euler (DDIM) steps in the
+    sampler optimized through and decoded with. ``callback`` gets ``{'iteration', 'losses', 'x0'}``
+    after every iteration; ``should_stop()`` returning True ends the run early (a Stop button).
+    ``checkpoint`` recomputes sampler steps in the backward pass to save memory.
+    """
+    _check(controls, n_steps, method)
+    model = model.to(device)
+    shape = (batch, 2, N_PITCHES, n_steps)
+    generator = torch.Generator().manual_seed(seed)
+    eps = project_to_shell(torch.randn(shape, generator=generator)).to(device)
+    sigmas = get_sigmas_karras(sampler_steps, device=device)
+    t0 = time.perf_counter()
+    history = {c.name: [] for c in controls} | {"total": []}
+    result = Result(method, x0=torch.empty(0), x_T=eps * SIGMA_MAX, loss_history=history)
+
+    def record(iteration, x0, total, parts):
+        for name, value in parts.items():
+            history[name].append(value.detach().mean().item())
+        history["total"].append(total.detach().mean().item())
+        if snapshot_every and iteration % snapshot_every == 0:
+            result.snapshots.append((iteration, x0[0].detach().cpu().clone()))
+        if callback is not None:
+            callback({"iteration": iteration, "losses": {k: v[-1] for k, v in history.items()}, "x0": x0.detach()})
+
+    if method == "ditto":
+        eps, result.iterations, result.stop_reason = _ditto(model, controls, eps, sigmas, n_iters=n_iters, lr=lr,
+                                                            record=record, should_stop=should_stop,
+                                                            checkpoint=checkpoint, early_stop=early_stop)
+    elif method == "best_of_n":
+        eps, result.iterations, result.stop_reason = _best_of_n(model, controls, shape, sigmas, n=n_iters,
+                                                                generator=generator, record=record, device=device,
+                                                                should_stop=should_stop)
+    optimize_s = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    if method == "guidance":
+        x0 = _guided_sample(model, controls, eps * SIGMA_MAX, sigmas, scale=guidance_scale)
+        result.iterations, result.stop_reason = sampler_steps, "sampled with guidance"
+    else:
+        with torch.no_grad():
+            x0 = sample_euler(model, eps * SIGMA_MAX, sigmas)
+        if method == "none":
+            result.stop_reason = "plain sampling"
+    decode_s = time.perf_counter() - t1
+    with torch.no_grad():
+        total, parts = total_loss(controls, x0)
+    if method in ("none", "guidance"):
+        record(0, x0, total, parts)
+    result.x0, result.x_T = x0.detach(), (eps * SIGMA_MAX).detach()
+    result.final_losses = {k: v.mean().item() for k, v in parts.items()} | {"total": total.mean().item()}
+    result.timings = {"optimize_s": optimize_s, "decode_s": decode_s, "total_s": time.perf_counter() - t0}
+    return result
+
+
+def _ditto(model, controls, eps, sigmas, *, n_iters, lr, record, should_stop, checkpoint, early_stop):
+    """DITTO's loop; returns the best noise per item, the iterations run and why it stopped."""
+    param = eps.clone().requires_grad_(True)
+    opt = torch.optim.Adam([param], lr=lr)
+    best_eps, best_loss = eps.clone(), torch.full((eps.shape[0],), math.inf, device=eps.device)
+    reason = f"reached {n_iters} iterations"
+    for it in range(n_iters):
+        x0 = sample_euler(model, param * SIGMA_MAX, sigmas, checkpoint=checkpoint)
+        total, parts = total_loss(controls, x0)
+        if not torch.isfinite(total).all():
+            reason = f"stopped at iteration {it}: the loss became NaN or infinite (kept the best result so far)"
+            break
+        with torch.no_grad():  # judge the thresholded notes, as the student will get them
+            hard_total, hard_parts = total_loss(controls, hard(x0))
+        better = hard_total < best_loss
+        best_loss = torch.where(better, hard_total, best_loss)
+        best_eps[better] = param.detach()[better]
+        record(it, x0, total, parts)
+        if early_stop and all(c.done(hard_parts[c.name]) for c in controls):
+            reason = f"targets met after {it + 1} iterations"
+            return best_eps, it + 1, reason
+        if should_stop is not None and should_stop():
+            reason = f"stopped by the user after {it + 1} iterations"
+            return best_eps, it + 1, reason
+        opt.zero_grad(set_to_none=True)
+        total.sum().backward()
+        opt.step()
+        with torch.no_grad():
+            param.copy_(project_to_shell(param))
+    return best_eps, it + 1, reason
+
+
+@torch.no_grad()
+def _best_of_n(model, controls, shape, sigmas, *, n, generator, record, device, should_stop):
+    """Sample ``n`` candidates per item; keep the lowest-loss one."""
+    best_eps = project_to_shell(torch.randn(shape, generator=generator)).to(device)
+    best_loss = torch.full((shape[0],), math.inf, device=device)
+    for i in range(n):
+        eps = best_eps if i == 0 else project_to_shell(torch.randn(shape, generator=generator)).to(device)
+        x0 = sample_euler(model, eps * SIGMA_MAX, sigmas)
+        total, parts = total_loss(controls, x0)
+        better = total < best_loss
+        best_loss = torch.where(better, total, best_loss)
+        best_eps = torch.where(better.reshape(-1, 1, 1, 1), eps, best_eps)
+        record(i, x0, best_loss, parts)
+        if should_stop is not None and should_stop():
+            return best_eps, i + 1, f"stopped by the user after {i + 1} candidates"
+    return best_eps, n, f"best of {n} candidates"
+
+
+def _guided_sample(model, controls, x, sigmas, *, scale):
+    """Euler sampling with a gradient step on ``x_t`` at every step (after FreeDoM, Yu et al. 2023, eq. (8)).
+
+    The step is the loss gradient of the model's current guess ``x0_hat = D(x_t)``, normalized
+    to the size of the noise at that step and scaled by ``scale``.
+    """
+    D = x[0].numel()
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        x = x.detach().requires_grad_(True)
+        denoised = model(x, sigma)
+        total, _ = total_loss(controls, denoised)
+        (grad,) = torch.autograd.grad(total.sum(), x)
+        norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, 1, 1, 1)
+        with torch.no_grad():
+            x = x - scale * sigma * math.sqrt(D) * grad / norm * 0.1
+            denoised = model(x, sigma)
+            x = x + (x - denoised) / sigma * (sigma_next - sigma)
+    return x.detach()
