@@ -81,40 +81,57 @@ def load_default_model(path=None, *, device="cpu"):
 def cmd_generate(args) -> dict:
     import torch
 
-    from . import metrics, outputs
-    from .diffusion import generate
-    from .roll import roll_to_notes
+    from . import controls as C, metrics, outputs
+    from .ito import optimize
 
     _positive("bars", args.bars, 1, 16)
     _positive("steps", args.steps, 1, 200)
-    if args.method != "none":
-        raise UsageError(f"--method {args.method} is not available yet; use --method none")
+    _positive("iters", args.iters, 1, 1000)
+    if args.method == "ditto2":
+        raise UsageError("--method ditto2 needs the distilled model, which is not shipped yet; use --method ditto")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda was asked for, but torch sees no CUDA GPU here; use --device cpu")
+    # every input is read and checked before the model is even loaded
+    controls, fixes = C.build(bars=args.bars, melody=args.melody, chords=args.chords, key=args.key,
+                              intensity=args.intensity, form=args.form, inpaint=args.inpaint, keep=args.keep,
+                              outpaint=args.outpaint, loop=args.loop)
+    if args.text is not None:
+        raise UsageError("--text needs the text-music model, which is not shipped yet")
+    method = args.method or ("ditto" if controls else "none")
+    if controls == [] and method != "none":
+        fixes.append(f"no controls were given, so --method {method} has nothing to optimize: sampling plainly")
+        method = "none"
     model, _ = load_default_model(args.model, device=args.device)
     n_steps = 16 * args.bars
-    t0 = time.perf_counter()
-    x0 = generate(model, n_steps=n_steps, seed=args.seed, sampler_steps=args.steps, device=args.device)
-    decode_s = time.perf_counter() - t0
-    notes = roll_to_notes(x0[0])
+    result = optimize(model, controls, n_steps=n_steps, method=method, n_iters=args.iters, lr=args.lr,
+                      sampler_steps=args.steps, seed=args.seed, device=args.device, progress=True)
+    notes = result.notes
     quality = metrics.quality(notes, n_steps=n_steps)
-    ref = metrics.reference(64)
-    result = {
-        "method": args.method,
+    report = {
+        "method": method,
         "seed": args.seed,
         "bars": args.bars,
         "sampler_steps": args.steps,
+        "iterations": result.iterations,
+        "stop_reason": result.stop_reason,
         "device": args.device,
         "model": str(args.model or DEFAULT_MODEL.name),
-        "timings": {"optimize_s": 0.0, "decode_s": decode_s, "total_s": time.perf_counter() - t0},
-        "controls": {},
-        "quality": {**quality, "relative_difference_to_corpus": metrics.relative_differences([quality], ref)},
-        "loss_history": {},
+        "timings": result.timings,
+        "controls": result.measure(controls),
+        "quality": {**quality, "relative_difference_to_corpus": metrics.relative_differences(
+            [quality], metrics.reference(64))},
+        "loss_history": result.loss_history,
+        "notes": fixes,
         "n_notes": len(notes),
     }
-    title = f"dittoedu, seed {args.seed}"
-    paths = outputs.save_piece(args.out, notes, n_steps=n_steps, title=title, result=result)
-    return {"wrote": [str(p) for p in paths.values()], "timings": result["timings"]}
+    title = f"dittoedu ({method}), seed {args.seed}"
+    history = {k: v for k, v in result.loss_history.items() if k != "total"} if method == "ditto" else None
+    paths = outputs.save_piece(args.out, notes, n_steps=n_steps, title=title, result=report, loss_history=history)
+    summary = {name: {k: round(v, 3) for k, v in m.items() if isinstance(v, float)}
+               for name, m in report["controls"].items()}
+    return {"wrote": [str(p) for p in paths.values()], "stopped": result.stop_reason,
+            "timings": {k: round(v, 3) for k, v in result.timings.items()}, **({"controls": summary} if summary else {}),
+            **({"notes": fixes} if fixes else {})}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,12 +195,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("generate", help="generate music with the shipped model")
+    p = sub.add_parser("generate", help="generate music with the shipped model, following controls")
+    p.add_argument("--melody", help="a melody for the top voice: a MIDI/MusicXML/ABC file or tinyNotation text")
+    p.add_argument("--chords", help="chords, one per bar: 'C G Am F', '| C | G7/B | Am F |', or numerals with --key")
+    p.add_argument("--key", help="the key for roman-numeral chords, e.g. 'C' or 'a' (minor)")
+    p.add_argument("--intensity", help="a loudness curve in 0..1: a CSV/JSON file or values like '0.2,0.8,0.4'")
+    p.add_argument("--form", help="a form over the bars, e.g. AABA")
+    p.add_argument("--inpaint", help="a piece to keep parts of (with --keep)")
+    p.add_argument("--keep", help="steps of the --inpaint piece to keep, e.g. '0:16,48:64'")
+    p.add_argument("--outpaint", help="a piece to continue")
+    p.add_argument("--loop", type=int, help="make the last N bars repeat the first N, so the music loops")
+    p.add_argument("--text", help="a text prompt (needs the text-music model)")
     p.add_argument("--bars", type=int, default=4, help="length in 4/4 bars, 1 to 16 (default: 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same music")
-    p.add_argument("--method", default="none", choices=["none", "ditto", "ditto2", "guidance", "best_of_n"],
-                   help="how controls are enforced (default: none = unconditional)")
-    p.add_argument("--steps", type=int, default=20, help="sampler steps (default: 20)")
+    p.add_argument("--method", default=None, choices=["ditto", "ditto2", "guidance", "best_of_n", "none"],
+                   help="how controls are enforced (default: ditto with controls, none without)")
+    p.add_argument("--iters", type=int, default=60, help="most optimization iterations (default: 60; stops early)")
+    p.add_argument("--lr", type=float, default=0.3, help="optimizer step size (default: 0.3)")
+    p.add_argument("--steps", type=int, default=8, help="sampler steps (default: 8)")
     p.add_argument("--model", default=None, help="a checkpoint to use instead of the shipped model")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--out", default="out", help="output folder (default: out)")

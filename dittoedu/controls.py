@@ -185,7 +185,7 @@ class Intensity(Control):
             raise ValueError(f"the intensity curve has {len(self.target_db)} points but the music has {n_steps} steps")
 
     def feature(self, x0):
-        return loudness_from_roll(x0)
+        return loudness_from_roll(2 * straight_through(x0) - 1)  # loudness of the notes as thresholded
 
     def loss(self, feature):
         return (feature - self.target_db.to(feature)).square().mean(-1)  # dB^2
@@ -231,13 +231,15 @@ class Melody(Control):
     onsets: list = None
     name = "melody"
 
+    message: str = ""  # what was done to make the melody fit (transposed, padded), in words
+
     @classmethod
-    def from_notes(cls, notes: list[Note], *, n_steps: int, weight: float = 1.0) -> "Melody":
+    def from_melody(cls, melody, *, n_steps: int, weight: float = 1.0) -> "Melody":
+        """From notes, a Piece, a roll, a file or tinyNotation/ABC text (see :func:`targets.melody_target`)."""
         from .targets import melody_target
 
-        pitches, _ = melody_target(notes, n_steps=n_steps)
-        onsets = sorted({n.onset for n in notes if n.onset < n_steps})
-        return cls(pitches=pitches, onsets=onsets, weight=weight)
+        pitches, info = melody_target(melody, n_steps=n_steps)
+        return cls(pitches=pitches, onsets=info["onsets"], message=info["message"], weight=weight)
 
     def check_length(self, n_steps):
         if len(self.pitches) != n_steps:
@@ -440,6 +442,12 @@ class Inpaint(Control):
         return {"kept_steps": [steps[0], steps[-1] + 1] if steps else []}
 
 
+class Outpaint(Inpaint):
+    """Continue a piece: :class:`Inpaint` with the kept steps at the start."""
+
+    name = "outpaint"
+
+
 @dataclass
 class Loop(Control):
     """The last ``n`` steps repeat the first ``n``, so the piece can loop seamlessly (DITTO's looping)."""
@@ -467,3 +475,81 @@ class Loop(Control):
 
     def describe_target(self):
         return {"loop_steps": self.n}
+
+
+# ---------------------------------------------------------------------------------------------
+# from what a user asks for to a list of controls
+
+
+def parse_keep(text: str, *, n_steps: int) -> torch.Tensor:
+    """Kept steps ``[T]`` from ranges like ``"0:16,48:64"`` (steps, end excluded).
+
+    >>> parse_keep("0:4,12:16", n_steps=16).nonzero().flatten().tolist()
+    [0, 1, 2, 3, 12, 13, 14, 15]
+    """
+    from .roll import MusicInputError
+
+    keep = torch.zeros(n_steps, dtype=torch.bool)
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        try:
+            a, b = (int(v) for v in part.split(":"))
+        except ValueError:
+            raise MusicInputError(f"--keep range {part!r} is not START:END in steps, e.g. '0:16,48:64'") from None
+        if not 0 <= a < b <= n_steps:
+            raise MusicInputError(f"--keep range {part!r} must lie inside 0:{n_steps} (the music has {n_steps} steps)")
+        keep[a:b] = True
+    if not keep.any():
+        raise MusicInputError("--keep keeps nothing: give the steps to keep, e.g. '0:16,48:64'")
+    if keep.all():
+        raise MusicInputError("--keep keeps every step, so there is nothing left to generate; leave a gap")
+    return keep
+
+
+def build(*, bars: int, melody=None, chords=None, key=None, intensity=None, form=None, inpaint=None,
+          keep=None, outpaint=None, loop=None, weights: dict | None = None) -> tuple[list[Control], list[str]]:
+    """Controls from what a student asks for (the ``dittoedu generate`` flags), and notes on any fixes made.
+
+    Every input is checked here, before any optimization starts; problems raise
+    :class:`~dittoedu.roll.MusicInputError` in plain words.
+    """
+    from .roll import MusicInputError, load
+
+    weights = weights or {}
+    n_steps = 16 * bars
+    controls, notes = [], []
+    if melody is not None:
+        controls.append(Melody.from_melody(melody, n_steps=n_steps, weight=weights.get("melody", 1.0)))
+        if controls[-1].message:
+            notes.append(controls[-1].message)
+    if chords is not None:
+        controls.append(Chords.from_text(chords, n_steps=n_steps, key=key, weight=weights.get("chords", 1.0)))
+    if intensity is not None:
+        controls.append(Intensity.from_curve(intensity, n_steps=n_steps, weight=weights.get("intensity", 1.0)))
+    if form is not None:
+        controls.append(Structure.from_form(form, bars=bars, weight=weights.get("structure", 1.0)))
+    if inpaint is not None and outpaint is not None:
+        raise MusicInputError("give --inpaint or --outpaint, not both")
+    if inpaint is not None:
+        if keep is None:
+            raise MusicInputError("--inpaint needs --keep to say which steps of the piece to keep, e.g. '0:16,48:64'")
+        piece = load(inpaint)
+        mask = parse_keep(keep, n_steps=n_steps)
+        last_kept = int(mask.nonzero().max()) + 1
+        if piece.n_steps < last_kept:
+            raise MusicInputError(f"--keep goes up to step {last_kept}, but the piece to inpaint is only "
+                                  f"{piece.n_steps} steps long; keep less or give a longer piece")
+        controls.append(Inpaint(reference=piece.to_roll(n_steps), keep=mask, weight=weights.get("inpaint", 1.0)))
+    if outpaint is not None:
+        piece = load(outpaint)
+        if piece.n_steps >= n_steps:
+            raise MusicInputError(f"the piece to continue is already {piece.n_steps} steps long and --bars {bars} "
+                                  f"asks for {n_steps}: raise --bars to continue it")
+        given = -(-piece.n_steps // 4) * 4  # keep whole beats
+        mask = torch.arange(n_steps) < given
+        notes.append(f"keeping the first {given} steps of the piece, generating the {n_steps - given} after them")
+        controls.append(Outpaint(reference=piece.to_roll(n_steps), keep=mask, weight=weights.get("outpaint", 1.0)))
+    if loop is not None:
+        if not 1 <= loop <= bars // 2:
+            raise MusicInputError(f"--loop {loop} bars needs at least {2 * loop} bars of music (--bars {bars})")
+        controls.append(Loop(n=16 * loop, weight=weights.get("loop", 1.0)))
+    return controls, notes

@@ -93,14 +93,15 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
              lr: float = 0.05, sampler_steps: int = 8, seed: int = 0, batch: int = 1,
              callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
              checkpoint: bool = False, snapshot_every: int = 5, early_stop: bool = True,
-             guidance_scale: float = 1.0, device="cpu") -> Result:
+             guidance_scale: float = 1.0, progress: bool = False, device="cpu") -> Result:
     """Generate ``batch`` pieces of ``n_steps`` steps that follow ``controls`` (see the module docstring).
 
     ``n_iters``: optimization steps for ``"ditto"``, candidates for ``"best_of_n"``.
     ``lr``: Adam's step on the unit-variance noise. ``sampler_steps``: Euler (DDIM) steps in the
     sampler optimized through and decoded with. ``callback`` gets ``{'iteration', 'losses', 'x0'}``
     after every iteration; ``should_stop()`` returning True ends the run early (a Stop button).
-    ``checkpoint`` recomputes sampler steps in the backward pass to save memory.
+    ``checkpoint`` recomputes sampler steps in the backward pass to save memory. ``progress``
+    shows a progress bar.
     """
     _check(controls, n_steps, method)
     model = model.to(device)
@@ -111,11 +112,19 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     t0 = time.perf_counter()
     history = {c.name: [] for c in controls} | {"total": []}
     result = Result(method, x0=torch.empty(0), x_T=eps * SIGMA_MAX, loss_history=history)
+    bar = None
+    if progress and method in ("ditto", "best_of_n"):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_iters, desc=method, unit="it" if method == "ditto" else "sample", leave=False)
 
     def record(iteration, x0, total, parts):
         for name, value in parts.items():
             history[name].append(value.detach().mean().item())
         history["total"].append(total.detach().mean().item())
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{history['total'][-1]:.4f}")
         if snapshot_every and iteration % snapshot_every == 0:
             result.snapshots.append((iteration, x0[0].detach().cpu().clone()))
         if callback is not None:
@@ -130,6 +139,8 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
                                                                 generator=generator, record=record, device=device,
                                                                 should_stop=should_stop)
     optimize_s = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
 
     t1 = time.perf_counter()
     if method == "guidance":

@@ -339,12 +339,13 @@ def _check_file_bytes(path: Path, data: bytes) -> None:
             raise MusicInputError(f"{path.name} is not a MusicXML file (no <score-partwise> inside)")
 
 
-def load(source, *, what: str | None = None) -> Piece:
+def load(source, *, what: str | None = None, out_of_range: str = "error") -> Piece:
     """Read music from a file (MIDI, MusicXML, ABC, tinyNotation) or from text.
 
     Text is ABC if it has a ``K:`` line, otherwise tinyNotation (``"4/4 c4 d e f g1"``;
     the ``tinyNotation:`` prefix is optional). Problems raise :class:`MusicInputError`
-    with a message in plain words; nothing is written anywhere.
+    with a message in plain words; nothing is written anywhere. ``out_of_range="keep"``
+    returns notes outside the roll's range instead of refusing them (e.g. to transpose them).
 
     >>> piece = load("3/4 c4 e g c'2.")
     >>> piece.time_signature, [tuple(n) for n in piece.notes[:2]]
@@ -402,7 +403,8 @@ def load(source, *, what: str | None = None) -> Piece:
             hint = (" (ABC needs a K: line, then notes such as 'C D E F')" if _looks_like_abc(text)
                     else " (tinyNotation looks like '4/4 c4 d e f': pitch letters, then durations)")
         raise MusicInputError(f"{what} has no notes in it{hint}")
-    check_range(notes, what=what)
+    if out_of_range == "error":
+        check_range(notes, what=what)
     sigs = score.flatten().getElementsByClass("TimeSignature")
     ts = sigs[0].ratioString if sigs else "4/4"
     title = (score.metadata.title if score.metadata and score.metadata.title else "") or (path.stem if path else "")

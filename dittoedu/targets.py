@@ -519,7 +519,7 @@ def form_ssm(form: str, *, bars: int) -> torch.Tensor:
     """The self-similarity matrix ``[bars, bars]`` of a form: DITTO's structure target.
 
     Entry ``[i, j]`` is 1 when bars ``i`` and ``j`` belong to the same section letter,
-    0 otherwise (Novack et al. 2024, sec. 4.3).
+    0 otherwise (DITTO, Novack et al. 2024).
 
     >>> form_ssm("AB", bars=4)
     tensor([[1., 1., 0., 0.],
@@ -724,7 +724,7 @@ def read_curve(source, *, n: int | None = None) -> np.ndarray:
 def curve_to_db(curve, *, low_db: float, high_db: float) -> np.ndarray:
     """Map a curve in [0, 1] linearly to loudness in dB: 0 -> ``low_db``, 1 -> ``high_db``.
 
-    DITTO's intensity target is a loudness curve in dB (Novack et al. 2024, sec. 4.1);
+    DITTO's intensity target is a loudness curve in dB (Novack et al. 2024);
     a student draws it between 0 (quiet) and 1 (loud).
 
     >>> curve_to_db([0.0, 0.5, 1.0], low_db=-40.0, high_db=-10.0)
@@ -756,7 +756,7 @@ def _as_piece(melody) -> Piece:
     if isinstance(melody, torch.Tensor):
         return Piece(roll_to_notes(melody), source="roll")
     if isinstance(melody, (str, os.PathLike)):
-        return load(melody, what=None)
+        return load(melody, what=None, out_of_range="keep")  # melody_target transposes it
     if isinstance(melody, (list, tuple)):
         notes = []
         for i, n in enumerate(melody):
@@ -798,7 +798,8 @@ def melody_target(melody, *, n_steps: int, steps_per_bar: int = 16) -> tuple[lis
         MIDI pitch of the highest sounding note at each step, ``None`` for a rest.
     info : dict
         ``transposed_by`` (semitones the melody was moved to fit the roll),
-        ``padded_steps`` (rest steps added at the end) and ``message`` (what was done,
+        ``padded_steps`` (rest steps added at the end), ``onsets`` (the steps where a note of
+        the top voice starts, so repeated notes stay repeated) and ``message`` (what was done,
         in words; ``""`` if nothing).
 
     >>> target, info = melody_target("4/4 c'4 e'8 d'8", n_steps=8)
@@ -851,4 +852,5 @@ def melody_target(melody, *, n_steps: int, steps_per_bar: int = 16) -> tuple[lis
             f"the melody lasts {_bars(length / steps_per_bar)}, the music {_bars(n_steps / steps_per_bar)}: the last "
             f"{padded} steps are rests in the target, where the music is free"
         )
-    return target, {"transposed_by": shift, "padded_steps": padded, "message": "; ".join(messages)}
+    onsets = sorted({n.onset for n in fitted.notes if n.onset < n_steps and target[n.onset] == n.pitch})
+    return target, {"transposed_by": shift, "padded_steps": padded, "onsets": onsets, "message": "; ".join(messages)}

@@ -71,3 +71,29 @@ def test_generate_bad_flags(tmp_path, capsys, untrained_model, flags, message):
     assert cli.main(args + flags) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_generate_with_controls(tmp_path, untrained_model):
+    out = tmp_path / "ctl"
+    args = ["generate", "--melody", "4/4 g'4 e' c'2", "--chords", "C", "--bars", "1", "--iters", "3",
+            "--steps", "2", "--model", str(untrained_model), "--out", str(out)]
+    assert cli.main(args) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["method"] == "ditto" and set(result["controls"]) == {"melody", "chords"}
+    mel = result["controls"]["melody"]
+    assert mel["target"][:4] == [79, 79, 79, 79] and 0 <= mel["accuracy"] <= 1 and "pc_accuracy" in mel
+    assert len(result["loss_history"]["melody"]) == result["iterations"] <= 3
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--chords", "C Hmaj7 Am F"], "try 'Bmaj7'"),
+    (["--form", "AXBA"], "is not a section letter"),
+    (["--intensity", "0.2,nan"], "NaN"),
+    (["--melody", "4/4 c1 d e f g"], "raise --bars"),
+    (["--inpaint", "4/4 c4 d e f", "--keep", "0:64"], "nothing left to generate"),
+])
+def test_generate_bad_controls(tmp_path, capsys, untrained_model, flags, message):
+    args = ["generate", "--out", str(tmp_path / "o"), "--model", str(untrained_model)] + flags
+    assert cli.main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,127 @@
+"""Each control's feature, loss and metric, on hand-made rolls (no model needed)."""
+
+import pytest
+import torch
+
+from dittoedu import audio, controls as C
+from dittoedu.corpus import ChoraleWindows
+from dittoedu.roll import FRAME, MusicInputError, Note, notes_to_roll
+
+
+def roll_of(notes, n_steps=32):
+    return notes_to_roll(notes, n_steps)
+
+
+def grad_of(control, x):
+    x = x.clone().requires_grad_(True)
+    control.loss(control.feature(x[None])).sum().backward()
+    return x.grad
+
+
+def test_melody_on_top():
+    mel = C.Melody.from_melody([Note(72, 0, 8), Note(74, 8, 8)], n_steps=16)
+    good = roll_of([Note(72, 0, 8), Note(74, 8, 8), Note(60, 0, 16)], 16)
+    assert mel.loss(mel.feature(good[None])).item() == 0
+    assert mel.measure(good)["accuracy"] == 1.0
+    bad = roll_of([Note(72, 0, 8), Note(74, 8, 8), Note(79, 4, 4)], 16)  # a note above the melody
+    m = mel.measure(bad)
+    assert m["accuracy"] == pytest.approx(12 / 16) and m["pc_accuracy"] == pytest.approx(12 / 16)
+    assert mel.loss(mel.feature(bad[None])).item() > 0
+    g = grad_of(mel, bad)
+    assert g[FRAME, 79 - 36, 5] > 0  # the loss wants the intruding note lower
+    octave = roll_of([Note(60, 0, 8), Note(62, 8, 8)], 16)  # right pitch classes, wrong octave
+    assert mel.measure(octave)["accuracy"] == 0 and mel.measure(octave)["pc_accuracy"] == 1
+
+
+def test_melody_repeated_notes_need_onsets():
+    mel = C.Melody.from_melody("4/4 c'8 c'8 c'4", n_steps=16)
+    held = roll_of([Note(72, 0, 8)], 16)
+    assert mel.measure(held)["accuracy"] == 1.0  # the top pitch is right on every step ...
+    assert mel.loss(mel.feature(held[None])).item() > 0  # ... but the second c' is not struck again
+
+
+def test_chords():
+    ch = C.Chords.from_text("C G", n_steps=32)
+    good = roll_of([Note(48, 0, 16), Note(64, 0, 16), Note(67, 0, 16), Note(72, 0, 16),
+                    Note(43, 16, 16), Note(71, 16, 16), Note(74, 16, 16)], 32)
+    assert ch.loss(ch.feature(good[None])).item() == 0
+    assert ch.measure(good) == {"achieved": None, "chord_tone_ratio": 1.0, "bass_ratio": 1.0}
+    bad = roll_of([Note(48, 0, 16), Note(65, 0, 16), Note(47, 16, 16), Note(62, 16, 16)], 32)
+    m = ch.measure(bad)  # F over C is not a chord tone; B2 under G is the wrong bass
+    assert m["chord_tone_ratio"] == pytest.approx(48 / 64) and m["bass_ratio"] == 0.5
+    assert ch.loss(ch.feature(bad[None])).item() > 0
+
+
+def test_structure():
+    st = C.Structure.from_form("ABA", bars=3)
+    a = [Note(60, 0, 4), Note(64, 4, 4)]
+    b = [Note(62, 16, 8), Note(65, 24, 8)]
+    aba = roll_of(a + b + [Note(n.pitch, n.onset + 32, n.duration) for n in a], 48)
+    m = st.measure(aba)
+    assert m["ssm_mse"] == pytest.approx(0, abs=1e-6)
+    assert st.loss(st.feature(aba[None])).item() == pytest.approx(0, abs=1e-6)
+    aaa = roll_of(a + [Note(n.pitch, n.onset + 16, n.duration) for n in a]
+                  + [Note(n.pitch, n.onset + 32, n.duration) for n in a], 48)
+    assert st.measure(aaa)["ssm_mse"] == pytest.approx(4 / 9, abs=1e-4)  # the 4 A-B cells are 1, not 0
+    assert grad_of(st, aaa).abs().sum() > 0
+
+
+def test_intensity_surrogate_matches_the_audio():
+    val = ChoraleWindows("validation", n_steps=64, transpose=0, progress=False)
+    x = torch.stack([val.window(k) for k in range(0, len(val), len(val) // 8)])
+    fast = C.loudness_from_roll(x)
+    slow = C.loudness_from_audio(audio.synthesize(x), 64)
+    assert (fast - slow).abs().max() < 1.0 and (fast - slow).abs().mean() < 0.3
+    thin = C.loudness_from_roll(C.top_voice_only(x))
+    assert (fast - thin).mean() > 4  # four voices are louder than one
+
+
+def test_intensity_control():
+    lo, hi = C.intensity_range()
+    assert -30 < lo < hi - 4 < hi < -10
+    x = roll_of([Note(60, 0, 32), Note(64, 0, 32), Note(67, 16, 16)], 32)
+    own = C.loudness_from_audio(audio.synthesize(x[None]), 32)[0]
+    c = C.Intensity(target_db=own)
+    m = c.measure(x)
+    assert m["mse_db2"] < 1e-8 and m["pearson"] > 0.999
+    c2 = C.Intensity.from_curve([0.0, 1.0], n_steps=32)
+    assert c2.target_db[0] == pytest.approx(lo) and c2.target_db[-1] == pytest.approx(hi)
+    assert c2.measure(x)["mse_db2"] > 1
+
+
+def test_inpaint_and_loop():
+    ref = roll_of([Note(60, 0, 4), Note(62, 4, 4), Note(64, 24, 8)], 32)
+    keep = C.parse_keep("0:8,24:32", n_steps=32)
+    inp = C.Inpaint(reference=ref, keep=keep)
+    same_kept = roll_of([Note(60, 0, 4), Note(62, 4, 4), Note(70, 10, 6), Note(64, 24, 8)], 32)
+    assert inp.measure(same_kept)["kept_f1"] == 1.0 and inp.loss(inp.feature(same_kept[None])).item() == 0
+    missing = roll_of([Note(60, 0, 4), Note(64, 24, 8)], 32)
+    assert inp.measure(missing)["kept_f1"] == pytest.approx(2 * 2 / (2 + 3))
+    loop = C.Loop(n=8)
+    looping = roll_of([Note(60, 0, 8), Note(67, 8, 16), Note(60, 24, 8)], 32)
+    assert loop.measure(looping)["kept_f1"] == 1.0 and loop.loss(loop.feature(looping[None])).item() == 0
+    assert loop.measure(missing)["kept_f1"] < 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(inpaint="4/4 c4 d e f", keep="0:0"), "not START:END|must lie inside"),
+    (dict(inpaint="4/4 c4 d e f", keep="0:64"), "nothing left to generate"),
+    (dict(inpaint="4/4 c4 d e f", keep=""), "keeps nothing"),
+    (dict(inpaint="4/4 c4 d e f"), "needs --keep"),
+    (dict(inpaint="4/4 c4 d e f", keep="0:16,48:64"), "only 16 steps long"),
+    (dict(outpaint="4/4 c1 d e f"), "raise --bars"),
+    (dict(loop=3), "at least 6 bars"),
+    (dict(chords="C Hmaj7 Am F"), "Bmaj7"),
+    (dict(form="AAB!"), "stray character"),
+    (dict(intensity="0.1,nan,0.5"), "NaN"),
+    (dict(melody="4/4 c1 d e f g"), "raise --bars"),
+])
+def test_bad_requests_are_refused_before_any_work(kwargs, message):
+    with pytest.raises(MusicInputError, match=message):
+        C.build(bars=4, **kwargs)
+
+
+def test_build_states_its_fixes():
+    controls, notes = C.build(bars=4, melody="4/4 c'''4 d''' e''' f'''", outpaint="4/4 c4 d e")
+    assert [c.name for c in controls] == ["melody", "outpaint"]
+    assert any("moved down" in n for n in notes) and any("keeping the first 12 steps" in n for n in notes)

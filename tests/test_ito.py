@@ -1,0 +1,107 @@
+"""optimize(): DITTO and the baselines, on a small untrained model (the mechanics, not the music)."""
+
+import math
+
+import pytest
+import torch
+
+from dittoedu import controls as C, ito
+from dittoedu.diffusion import Denoiser, SIGMA_MAX
+from dittoedu.nets import UNet1d, UNetConfig
+from dittoedu.roll import Note
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    net = UNet1d(UNetConfig(channels=(16, 16, 16), blocks_per_level=1, emb_dim=32, attention_heads=0))
+    return Denoiser(net).eval().requires_grad_(False)
+
+
+def melody():
+    return C.Melody.from_melody([Note(67, 0, 8), Note(72, 8, 8)], n_steps=16)
+
+
+def test_ditto_lowers_the_loss_and_keeps_a_history(model):
+    mel = melody()
+    plain = ito.optimize(model, [mel], n_steps=16, method="none", sampler_steps=3)
+    res = ito.optimize(model, [mel], n_steps=16, method="ditto", n_iters=12, lr=0.3, sampler_steps=3,
+                       snapshot_every=4, early_stop=False)
+    assert res.iterations == 12 and len(res.loss_history["melody"]) == 12 == len(res.loss_history["total"])
+    assert res.loss_history["melody"][-1] < res.loss_history["melody"][0] / 2
+    assert res.final_losses["melody"] < plain.final_losses["melody"]
+    assert [i for i, _ in res.snapshots] == [0, 4, 8]
+    assert res.timings["total_s"] >= res.timings["optimize_s"] > 0
+    # the noise stays where Gaussian noise lives
+    D = res.x_T[0].numel()
+    assert res.x_T.flatten(1).norm(dim=1).item() == pytest.approx(SIGMA_MAX * math.sqrt(D), rel=1e-4)
+
+
+def test_early_stop_when_met(model):
+    mel = C.Melody(pitches=[None] * 16, onsets=[])  # nothing asked: met at once
+    res = ito.optimize(model, [mel], n_steps=16, n_iters=10, sampler_steps=2)
+    assert res.iterations == 1 and res.stop_reason.startswith("targets met")
+
+
+def test_same_seed_same_result(model):
+    a = ito.optimize(model, [melody()], n_steps=16, n_iters=3, sampler_steps=2, seed=4)
+    b = ito.optimize(model, [melody()], n_steps=16, n_iters=3, sampler_steps=2, seed=4)
+    assert torch.equal(a.x0, b.x0) and a.loss_history == b.loss_history
+
+
+class Exploding(C.Control):
+    """A control whose loss turns NaN at the third call: the guard must stop and keep the best."""
+
+    name = "exploding"
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def feature(self, x0):
+        return x0
+
+    def loss(self, x0):
+        self.calls += 1
+        value = x0.square().mean((1, 2, 3))
+        return value * float("nan") if self.calls > 4 else value
+
+
+def test_nan_guard_keeps_the_best(model):
+    res = ito.optimize(model, [Exploding()], n_steps=16, n_iters=10, sampler_steps=2, early_stop=False)
+    assert "NaN" in res.stop_reason and res.iterations < 10
+    assert torch.isfinite(res.x0).all()
+
+
+def test_user_stop_and_callback(model):
+    seen = []
+    res = ito.optimize(model, [melody()], n_steps=16, n_iters=10, sampler_steps=2, early_stop=False,
+                       callback=seen.append, should_stop=lambda: len(seen) >= 3)
+    assert res.iterations == 3 and "stopped by the user" in res.stop_reason
+    assert set(seen[0]) == {"iteration", "losses", "x0"} and "melody" in seen[0]["losses"]
+
+
+def test_baselines(model):
+    mel = melody()
+    best = ito.optimize(model, [mel], n_steps=16, method="best_of_n", n_iters=6, sampler_steps=2)
+    assert best.iterations == 6 and best.final_losses["melody"] <= best.loss_history["melody"][0] + 1e-6
+    guided = ito.optimize(model, [mel], n_steps=16, method="guidance", sampler_steps=4)
+    plain = ito.optimize(model, [mel], n_steps=16, method="none", sampler_steps=4)
+    assert guided.final_losses["melody"] < plain.final_losses["melody"]
+
+
+def test_bad_calls(model):
+    with pytest.raises(ValueError, match="unknown method"):
+        ito.optimize(model, [melody()], n_steps=16, method="magic")
+    with pytest.raises(ValueError, match="once"):
+        ito.optimize(model, [melody(), melody()], n_steps=16)
+    with pytest.raises(ValueError, match="covers 16 steps but the music has 32"):
+        ito.optimize(model, [melody()], n_steps=32)
+
+
+def test_measure_reports_each_control(model):
+    ch = C.Chords.from_text("C", n_steps=16)
+    res = ito.optimize(model, [melody(), ch], n_steps=16, n_iters=2, sampler_steps=2)
+    m = res.measure([melody(), ch])
+    assert set(m) == {"melody", "chords"} and m["chords"]["target"] == ["C"]
+    assert 0 <= m["melody"]["accuracy"] <= 1 and "chord_tone_ratio" in m["chords"]
