@@ -7,6 +7,8 @@ real-time factor (seconds of music at the default tempo per second of compute).
 
 from __future__ import annotations
 
+import math
+import re
 import statistics
 import time
 
@@ -41,4 +43,209 @@ def sampling_table(model, *, device="cpu", repeats: int = 5, bars=(1, 4, 16), st
                                                     device=device), repeats=repeats)
                 music = 16 * n_bars * step_seconds() * b
                 lines.append(f"| {n_bars} | {n} | {b} | {s:.3f} | {s / b:.3f} | {music / s:.0f}x |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# control adherence: held-out targets, DITTO against the baselines
+
+
+def _validation_windows(n: int, n_steps: int = 64):
+    from .corpus import ChoraleWindows
+
+    val = ChoraleWindows("validation", n_steps=n_steps, transpose=0, progress=False)
+    picks = torch.linspace(0, len(val) - 1, n).round().long().tolist()
+    return [val.window(k) for k in picks]
+
+
+def melody_targets(n: int = 20, n_steps: int = 64) -> list[list]:
+    """Melodies: the top voice of held-out chorale windows, and the start of Essen folk songs from music21."""
+    from music21 import corpus
+
+    from .controls import top_voice
+    from .roll import fit_range, Piece, stream_to_notes
+
+    melodies = []
+    for x in _validation_windows(n - n // 3, n_steps):
+        onsets = sorted({t for t, p in enumerate(top_voice(x)) if p is not None and x[0, p - 36, t] > 0})
+        melodies.append((top_voice(x), onsets))
+    folk = corpus.getComposer("essenFolksong")[0]
+    k = 1
+    while len(melodies) < n:
+        notes = [nt for nt in stream_to_notes(corpus.parse(folk, number=k), out_of_range="keep") if nt.onset < n_steps]
+        k += 1
+        if len(notes) < 8:
+            continue
+        notes = fit_range(Piece(notes)).notes
+        pitches = [None] * n_steps
+        for nt in notes:
+            for t in range(nt.onset, min(nt.end, n_steps)):
+                pitches[t] = max(pitches[t] or 0, nt.pitch)
+        melodies.append((pitches, sorted({nt.onset for nt in notes})))
+    return melodies
+
+
+def chord_targets(n: int = 20, n_steps: int = 64) -> list[str]:
+    """Chord progressions (one chord symbol per bar) read off the downbeats of held-out chorales.
+
+    Windows whose downbeats are not plain triads or seventh chords are skipped.
+    """
+    from music21 import chord, harmony
+
+    progressions = []
+    for x in _validation_windows(4 * n, n_steps):
+        symbols = []
+        for bar in range(n_steps // 16):
+            pitches = [36 + p for p in (x[1, :, bar * 16] > 0).nonzero().flatten().tolist()]
+            if len(pitches) < 3:
+                break
+            figure = harmony.chordSymbolFigureFromChord(chord.Chord(pitches)).replace("-", "b")
+            if not re.fullmatch(r"[A-G][b#]?(m|7|m7|maj7)?(/[A-G][b#]?)?", figure):
+                break  # a passing-note sonority, not a chord a student would write
+            symbols.append(figure)
+        if len(symbols) == n_steps // 16:
+            progressions.append(" ".join(symbols))
+        if len(progressions) == n:
+            break
+    return progressions
+
+
+def intensity_targets(n: int = 20, n_steps: int = 64) -> list[torch.Tensor]:
+    """Hand-shaped curves in [0, 1]: ramps, swells, dips, terraces and waves."""
+    t = torch.linspace(0, 1, n_steps)
+    shapes = [t, 1 - t, torch.sin(math.pi * t), 1 - torch.sin(math.pi * t), (t > 0.5).float(), (t < 0.5).float()]
+    for f in (1, 1.5, 2):
+        for phase in (0.0, math.pi):
+            shapes.append(0.5 + 0.5 * torch.sin(2 * math.pi * f * t + phase))
+    for k in (3, 4):
+        shapes.append(torch.floor(t * k).clamp(max=k - 1) / (k - 1))
+    shapes += [t**2, 1 - t**2, torch.sqrt(t), torch.exp(-4 * t), 0.2 + 0.6 * t, 0.8 - 0.6 * t]
+    return [s.clamp(0, 1) for s in shapes[:n]]
+
+
+FORMS = ["AAAA", "AAAB", "AABA", "AABB", "AABC", "ABAA", "ABAB", "ABAC", "ABBA", "ABBB", "ABBC", "ABCA", "ABCB",
+         "ABCC", "ABCD", "AB", "ABA", "AABA", "ABAB", "ABBA"]  # the last five over 8 bars, the rest over 4
+
+
+def adherence_requests(n: int = 20):
+    """``(control name, bars, builder)``: ``builder()`` makes that request's controls, ``n`` per control."""
+    from . import controls as C
+    from .roll import Note  # noqa: F401
+
+    requests = []
+    for pitches, onsets in melody_targets(n):
+        requests.append(("melody", 4, lambda p=pitches, o=onsets: [C.Melody(pitches=p, onsets=o)]))
+    for text in chord_targets(n):
+        requests.append(("chords", 4, lambda s=text: [C.Chords.from_text(s, n_steps=64)]))
+    for curve in intensity_targets(n):
+        requests.append(("intensity", 4, lambda c=curve: [C.Intensity.from_curve(c, n_steps=64)]))
+    for i, form in enumerate(FORMS[:n]):
+        bars = 8 if i >= 15 else 4
+        requests.append(("structure", bars, lambda f=form, b=bars: [C.Structure.from_form(f, bars=b)]))
+    windows = _validation_windows(n)
+    for x in windows:
+        keep = C.parse_keep("0:24,40:64", n_steps=64)
+        requests.append(("inpaint", 4, lambda r=x, k=keep: [C.Inpaint(reference=r, keep=k)]))
+    for x in windows:
+        keep = torch.arange(64) < 32
+        requests.append(("outpaint", 4, lambda r=x, k=keep: [C.Outpaint(reference=r, keep=k)]))
+    for _ in range(n):
+        requests.append(("loop", 4, lambda: [C.Loop(n=16)]))
+    return requests
+
+
+HEADLINE = {"melody": "accuracy", "chords": "chord_tone_ratio", "intensity": "mse_db2", "structure": "ssm_mse",
+            "inpaint": "kept_f1", "outpaint": "kept_f1", "loop": "kept_f1"}
+LOWER_IS_BETTER = {"mse_db2", "ssm_mse"}
+
+
+def run_adherence(model, *, n: int = 20, method: str = "ditto", controls_filter=None, progress: bool = True,
+                  **optimize_kwargs) -> dict:
+    """Run every request with ``method``; per control: metrics (mean and worst), time and quality."""
+    from tqdm.auto import tqdm
+
+    from . import metrics
+    from .ito import optimize
+
+    rows = {}
+    requests = [r for r in adherence_requests(n) if controls_filter is None or r[0] in controls_filter]
+    for i, (name, bars, build) in enumerate(tqdm(requests, desc=f"adherence ({method})", disable=not progress)):
+        controls = build()
+        res = optimize(model, controls, n_steps=16 * bars, method=method, seed=i, **optimize_kwargs)
+        measured = res.measure(controls)[controls[0].name]
+        row = rows.setdefault(name, {"metrics": {}, "seconds": [], "iterations": [], "quality": []})
+        for key, value in measured.items():
+            if isinstance(value, float):
+                row["metrics"].setdefault(key, []).append(value)
+        row["seconds"].append(res.timings["total_s"])
+        row["iterations"].append(res.iterations)
+        if bars == 4:
+            row["quality"].append(metrics.quality(res.notes, n_steps=64))
+    return rows
+
+
+def adherence_table(rows: dict, *, title: str) -> str:
+    """Mean and worst of each control's headline metric, median seconds and iterations."""
+    lines = [title, "| control | n | metric | mean | worst | other metrics (mean) | median s | median iters |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        key = HEADLINE[name]
+        values = row["metrics"][key]
+        worst = max(values) if key in LOWER_IS_BETTER else min(values)
+        others = ", ".join(f"{k} {statistics.mean(v):.3f}" for k, v in row["metrics"].items() if k != key)
+        lines.append(f"| {name} | {len(values)} | {key} | {statistics.mean(values):.4f} | {worst:.4f} | {others} | "
+                     f"{statistics.median(row['seconds']):.2f} | {statistics.median(row['iterations']):.0f} |")
+    return "\n".join(lines)
+
+
+def quality_table(rows: dict, unconditional: list[dict]) -> str:
+    """Mean quality measures of the controlled outputs, relative to unconditional samples."""
+    from .metrics import MEASURES, as_matrix
+
+    base = as_matrix(unconditional).mean(0)
+    lines = ["quality of controlled outputs vs unconditional samples (relative difference of the means)",
+             "| control | " + " | ".join(MEASURES) + " |", "|---|" + "---|" * len(MEASURES)]
+    lines.append("| unconditional | " + " | ".join(f"{v:.3f}" for v in base) + " |")
+    for name, row in rows.items():
+        if row["quality"]:
+            m = as_matrix(row["quality"]).mean(0)
+            cells = [f"{v:.3f} ({100 * abs(v - b) / max(abs(b), 0.1 if 'rate' in k else 1e-9):.0f} %)"
+                     for k, v, b in zip(MEASURES, m, base)]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def unconditional_quality(model, *, n: int = 20, sampler_steps: int = 8) -> list[dict]:
+    from . import metrics
+
+    x = generate(model, n_steps=64, batch=n, seed=10_000, sampler_steps=sampler_steps)
+    return metrics.quality_of_rolls(x)
+
+
+def baselines_at_equal_time(model, rows: dict, *, n: int = 20, controls_filter=None, sampler_steps: int = 8,
+                            progress: bool = True) -> str:
+    """Best-of-N and guidance given the same wall time per request as DITTO took (its median)."""
+    from . import controls as C
+    from .ito import optimize
+
+    probe = [C.Melody(pitches=[60] * 64, onsets=[0])]
+    t_sample = median_seconds(lambda: optimize(model, probe, method="none", sampler_steps=sampler_steps), 3)
+    t_guided = median_seconds(lambda: optimize(model, probe, method="guidance", sampler_steps=sampler_steps), 3)
+    lines = ["adherence at equal wall time (DITTO's median seconds per request)",
+             "| control | metric | ditto | best_of_n (N) | guidance (steps) | seconds |", "|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        if controls_filter is not None and name not in controls_filter:
+            continue
+        budget = statistics.median(row["seconds"])
+        n_best = max(2, round(budget / t_sample))
+        steps = max(sampler_steps, round(budget / t_guided * sampler_steps))
+        best = run_adherence(model, n=n, method="best_of_n", controls_filter=[name], progress=progress,
+                             n_iters=n_best, sampler_steps=sampler_steps)[name]
+        guided = run_adherence(model, n=n, method="guidance", controls_filter=[name], progress=progress,
+                               sampler_steps=steps)[name]
+        key = HEADLINE[name]
+        mean = lambda r: statistics.mean(r["metrics"][key])  # noqa: E731
+        lines.append(f"| {name} | {key} | {mean(row):.4f} | {mean(best):.4f} ({n_best}) | {mean(guided):.4f} ({steps}) "
+                     f"| {budget:.2f} / {statistics.median(best['seconds']):.2f} / "
+                     f"{statistics.median(guided['seconds']):.2f} |")
     return "\n".join(lines)

@@ -175,10 +175,21 @@ def cmd_corpus(args) -> dict:
 
 
 def cmd_bench(args) -> dict:
-    from .bench import sampling_table
+    from . import bench
 
     model, _ = load_default_model(args.model, device=args.device)
-    print(sampling_table(model, device=args.device, repeats=args.repeats))
+    if not args.adherence:
+        print(bench.sampling_table(model, device=args.device, repeats=args.repeats))
+        return {}
+    only = args.controls.split(",") if args.controls else None
+    kwargs = dict(n_iters=args.iters, lr=args.lr, sampler_steps=args.steps)
+    rows = bench.run_adherence(model, n=args.n, controls_filter=only, **kwargs)
+    print(bench.adherence_table(rows, title=f"DITTO adherence, {args.n} held-out targets per control, {kwargs}"))
+    print()
+    print(bench.quality_table(rows, bench.unconditional_quality(model, n=args.n, sampler_steps=args.steps)))
+    if args.baselines:
+        print()
+        print(bench.baselines_at_equal_time(model, rows, n=args.n, controls_filter=only, sampler_steps=args.steps))
     return {}
 
 
@@ -211,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=None, choices=["ditto", "ditto2", "guidance", "best_of_n", "none"],
                    help="how controls are enforced (default: ditto with controls, none without)")
     p.add_argument("--iters", type=int, default=60, help="most optimization iterations (default: 60; stops early)")
-    p.add_argument("--lr", type=float, default=0.3, help="optimizer step size (default: 0.3)")
+    p.add_argument("--lr", type=float, default=0.5, help="optimizer step size (default: 0.5)")
     p.add_argument("--steps", type=int, default=8, help="sampler steps (default: 8)")
     p.add_argument("--model", default=None, help="a checkpoint to use instead of the shipped model")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -236,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--adherence", action="store_true", help="control adherence on held-out targets instead")
+    p.add_argument("--baselines", action="store_true", help="with --adherence: best-of-N and guidance at equal time")
+    p.add_argument("--controls", default=None, help="with --adherence: only these controls, e.g. melody,chords")
+    p.add_argument("--n", type=int, default=20, help="held-out targets per control (default: 20)")
+    p.add_argument("--iters", type=int, default=60)
+    p.add_argument("--lr", type=float, default=0.5)
+    p.add_argument("--steps", type=int, default=8)
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -96,7 +96,7 @@ class Control:
 
 SMOOTH_SECONDS = 1.0  # DITTO smooths the loudness curve over about a second
 DB_FLOOR = -60.0  # silence is this loud
-DONE_DB2 = 0.2  # intensity is met when the (envelope-based) loudness is this close, in dB^2
+DONE_DB2 = 0.4  # intensity is met when the (envelope-based) loudness is this close, in dB^2
 
 
 @functools.lru_cache(maxsize=8)

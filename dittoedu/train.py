@@ -35,7 +35,7 @@ FORMAT_VERSION = 1
 @dataclass
 class TrainConfig:
     preset: str = "default"  # name of the preset this config came from
-    steps: int = 30_000  # optimizer steps in total
+    steps: int = 24_000  # optimizer steps in total
     batch_size: int = 64  # windows per step
     lr: float = 3e-4  # peak learning rate of AdamW
     warmup: int = 500  # steps of linear learning-rate warm-up
