@@ -377,7 +377,7 @@ def test_curve_to_db_is_linear():
 def test_melody_from_tinynotation_is_the_pitch_per_step():
     target, info = melody_target("4/4 c4 e8 g8 r4 c'4", n_steps=16)
     assert target == [60] * 4 + [64] * 2 + [67] * 2 + [None] * 4 + [72] * 4
-    assert info == {"transposed_by": 0, "padded_steps": 0, "message": ""}
+    assert info == {"transposed_by": 0, "padded_steps": 0, "onsets": [0, 4, 6, 12], "message": ""}
 
 
 def test_melody_top_voice_is_the_highest_note():
