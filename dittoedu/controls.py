@@ -288,10 +288,15 @@ BASS_LOW = LOW_PITCH + 4  # E2: the bass note of a chord is placed in E2..D#3
 
 @dataclass
 class Chords(Control):
-    """``target [2, 12, T]`` from :func:`targets.chord_target_tensor`: chord tones and bass per step."""
+    """``target [2, 12, T]`` from :func:`targets.chord_target_tensor`: chord tones and bass per step.
+
+    ``exempt [P, T]`` marks cells the chords do not judge: with a melody, its notes may be
+    passing notes outside the chord (as in a chorale), so :func:`build` exempts them.
+    """
 
     target: torch.Tensor = None
     symbols: list = None
+    exempt: torch.Tensor | None = None
     name = "chords"
 
     @classmethod
@@ -310,6 +315,8 @@ class Chords(Control):
         tones, bass = self.target[0] > 0, self.target[1] > 0  # [12, T]
         pcs = torch.arange(LOW_PITCH, LOW_PITCH + N_PITCHES) % 12
         outside = (~tones[pcs]).float()  # [P, T]: 1 where the pitch is not a chord tone
+        if self.exempt is not None:
+            outside = outside * (~self.exempt).float()
         bass_pc = bass.float().argmax(0)  # [T]
         has_bass = bass.any(0)
         bass_row = (bass_pc - BASS_LOW) % 12 + (BASS_LOW - LOW_PITCH)  # [T]
@@ -331,6 +338,8 @@ class Chords(Control):
 
     def measure(self, roll):
         on = roll[FRAME] > 0  # [P, T]
+        if self.exempt is not None:
+            on = on & ~self.exempt
         pcs = torch.arange(LOW_PITCH, LOW_PITCH + N_PITCHES) % 12
         tones = self.target[0] > 0
         is_tone = tones[pcs]  # [P, T]
@@ -523,6 +532,8 @@ def build(*, bars: int, melody=None, chords=None, key=None, intensity=None, form
             notes.append(controls[-1].message)
     if chords is not None:
         controls.append(Chords.from_text(chords, n_steps=n_steps, key=key, weight=weights.get("chords", 1.0)))
+        if melody is not None:  # the melody may pass outside the chords; the chords judge the other voices
+            controls[-1].exempt = controls[0]._masks[0] > 0
     if intensity is not None:
         controls.append(Intensity.from_curve(intensity, n_steps=n_steps, weight=weights.get("intensity", 1.0)))
     if form is not None:
