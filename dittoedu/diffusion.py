@@ -22,6 +22,7 @@ music all the way to the initial noise ``x = sigmas[0] * eps`` through every ste
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -159,3 +160,82 @@ def generate(model, *, n_steps: int, batch: int = 1, seed: int = 0, sampler_step
     x = initial_noise((batch, 2, N_PITCHES, n_steps), seed=seed, device=device)
     sigmas = get_sigmas_karras(sampler_steps, device=device)
     return SAMPLERS[sampler](model, x, sigmas, callback=callback)
+
+
+# ---------------------------------------------------------------------------------------------
+# consistency (CM) and consistency-trajectory (CTM) models: jump along the ODE in one step
+
+
+class TrajectoryModel(nn.Module):
+    """``G(x_t, t, s)``: where the probability-flow ODE started at ``x_t`` (level ``t``) is at level ``s <= t``.
+
+    Consistency-trajectory parameterization (Kim et al. 2023, "Consistency Trajectory Models", eq. (6))::
+
+        G(x_t, t, s) = (s / t) * x_t + (1 - s / t) * g(x_t, t, s)
+        g(x_t, t, s) = c_skip(t) * x_t + c_out(t) * F(c_in(t) * x_t, c_noise(t), c_noise(s))
+
+    ``G(x, t, t) = x`` holds by construction (the boundary condition), and ``G(x, t, 0) = g``
+    is a consistency model (Song et al. 2023): one jump from noise to music. ``F`` is a
+    :class:`~dittoedu.nets.UNet1d` with ``target_level=True``; copying a trained denoiser's
+    weights into it gives ``g = D`` at the start of distillation.
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def g(self, x: torch.Tensor, t, s) -> torch.Tensor:
+        """The denoiser-like inner output ``g(x_t, t, s)`` (EDM preconditioning, told both levels)."""
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1).expand(x.shape[0]).clamp_min(SIGMA_MIN)
+        s = torch.as_tensor(s, dtype=x.dtype, device=x.device).reshape(-1).expand(x.shape[0])
+        c_skip, c_out, c_in, c_noise = (c.reshape(-1, 1, 1, 1) for c in edm_scalings(t))
+        c_noise_s = s.clamp_min(SIGMA_MIN).log() / 4
+        return c_skip * x + c_out * self.net(c_in * x, c_noise.reshape(-1), c_noise_s)
+
+    def forward(self, x: torch.Tensor, t, s) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1).expand(x.shape[0]).clamp_min(SIGMA_MIN)
+        s = torch.as_tensor(s, dtype=x.dtype, device=x.device).reshape(-1).expand(x.shape[0])
+        ratio = (s / t).clamp(max=1.0).reshape(-1, 1, 1, 1)
+        return ratio * x + (1 - ratio) * self.g(x, t, s)
+
+    def denoise(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        """``G(x, sigma, 0)``: the one-step jump to clean music (a consistency model)."""
+        return self(x, sigma, 0.0)
+
+
+def sample_consistency(model: TrajectoryModel, x: torch.Tensor, sigmas: torch.Tensor, *,
+                       generator: torch.Generator | None = None, callback: Callback | None = None) -> torch.Tensor:
+    """Multistep consistency sampling (Song et al. 2023, Algorithm 1): jump to 0, add fresh noise at the next level.
+
+    ``sigmas`` from high to low, ending in 0; ``[sigma_max, 0]`` is one step.
+    """
+    for i in range(len(sigmas) - 1):
+        denoised = model.denoise(x, sigmas[i])
+        x = denoised
+        if sigmas[i + 1] > 0:
+            x = denoised + sigmas[i + 1] * torch.randn(x.shape, generator=generator).to(x)
+        if callback is not None:
+            callback({"x": x, "i": i, "sigma": sigmas[i], "denoised": denoised})
+    return x
+
+
+def sample_ctm(model: TrajectoryModel, x: torch.Tensor, sigmas: torch.Tensor, *, gamma: float = 0.0,
+               generator: torch.Generator | None = None, callback: Callback | None = None) -> torch.Tensor:
+    """CTM's gamma-sampling (Kim et al. 2023, Algorithm 1): jump from ``sigmas[i]`` to ``sqrt(1 - gamma^2) * sigmas[i+1]``,
+    then add noise ``gamma * sigmas[i+1]``. ``gamma = 0`` follows the ODE exactly (deterministic, keeps gradients
+    meaningful for optimization); ``gamma = 1`` is multistep consistency sampling.
+    """
+    for i in range(len(sigmas) - 1):
+        target = math.sqrt(1 - gamma**2) * sigmas[i + 1]
+        x = model(x, sigmas[i], target)
+        if gamma > 0 and sigmas[i + 1] > 0:
+            x = x + gamma * sigmas[i + 1] * torch.randn(x.shape, generator=generator).to(x)
+        if callback is not None:
+            callback({"x": x, "i": i, "sigma": sigmas[i], "denoised": x})
+    return x
+
+
+def get_sigmas_ctm(n: int, sigma_max: float = SIGMA_MAX, device="cpu") -> torch.Tensor:
+    """Levels for ``n`` jumps: the Karras schedule's first ``n`` levels, then 0 (``n = 1``: straight to 0)."""
+    return torch.cat([get_sigmas_karras(max(n, 2) + 1, sigma_max=sigma_max, device=device)[:n],
+                      torch.zeros(1, device=device)])

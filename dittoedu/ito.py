@@ -16,6 +16,10 @@ never saw.
 ``optimize(model, controls, method=...)`` runs one of:
 
 * ``"ditto"``: DITTO, as above;
+* ``"ditto2"``: DITTO-2 (Novack et al. 2024b): optimize through a *one-step* consistency-trajectory
+  model (the ``surrogate``, ``x_0 = G(x_T, sigma_max, 0)``), ten times cheaper per iteration, then
+  decode the optimized noise with a few CTM jumps (``decode="ctm"``), multistep consistency
+  sampling (``"cm"``) or the base model's own sampler (``"base"``);
 * ``"guidance"``: a baseline after FreeDoM/DPS (Yu et al. 2023; Chung et al. 2023): no outer
   loop; at every sampler step, nudge ``x_t`` down the gradient of the loss of the model's
   current guess of ``x_0``;
@@ -36,10 +40,12 @@ from typing import Callable
 import torch
 
 from .controls import Control, hard
-from .diffusion import SIGMA_MAX, get_sigmas_karras, sample_euler
+from .diffusion import (SIGMA_MAX, get_sigmas_ctm, get_sigmas_karras, sample_consistency, sample_ctm,
+                        sample_euler)
 from .roll import N_PITCHES, roll_to_notes
 
-METHODS = ("ditto", "guidance", "best_of_n", "none")
+METHODS = ("ditto", "ditto2", "guidance", "best_of_n", "none")
+DECODES = ("ctm", "cm", "base")
 
 
 @dataclass
@@ -93,7 +99,8 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
              lr: float = 0.05, sampler_steps: int = 8, seed: int = 0, batch: int = 1,
              callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
              checkpoint: bool = False, snapshot_every: int = 5, early_stop: bool = True,
-             guidance_scale: float = 1.0, progress: bool = False, device="cpu") -> Result:
+             guidance_scale: float = 1.0, surrogate=None, decode: str = "ctm", decode_steps: int = 2,
+             progress: bool = False, device="cpu") -> Result:
     """Generate ``batch`` pieces of ``n_steps`` steps that follow ``controls`` (see the module docstring).
 
     ``n_iters``: optimization steps for ``"ditto"``, candidates for ``"best_of_n"``.
@@ -101,9 +108,16 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     sampler optimized through and decoded with. ``callback`` gets ``{'iteration', 'losses', 'x0'}``
     after every iteration; ``should_stop()`` returning True ends the run early (a Stop button).
     ``checkpoint`` recomputes sampler steps in the backward pass to save memory. ``progress``
-    shows a progress bar.
+    shows a progress bar. For ``"ditto2"``: ``surrogate`` is the distilled
+    :class:`~dittoedu.diffusion.TrajectoryModel`, ``decode`` and ``decode_steps`` how the result is decoded.
     """
     _check(controls, n_steps, method)
+    if method == "ditto2":
+        if surrogate is None:
+            raise ValueError("method 'ditto2' needs the distilled model: optimize(..., surrogate=ctm_model)")
+        if decode not in DECODES:
+            raise ValueError(f"unknown decode {decode!r}; choose one of {', '.join(DECODES)}")
+        surrogate = surrogate.to(device)
     model = model.to(device)
     shape = (batch, 2, N_PITCHES, n_steps)
     generator = torch.Generator().manual_seed(seed)
@@ -113,7 +127,7 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     history = {c.name: [] for c in controls} | {"total": []}
     result = Result(method, x0=torch.empty(0), x_T=eps * SIGMA_MAX, loss_history=history)
     bar = None
-    if progress and method in ("ditto", "best_of_n"):
+    if progress and method in ("ditto", "ditto2", "best_of_n"):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_iters, desc=method, unit="it" if method == "ditto" else "sample", leave=False)
@@ -130,10 +144,14 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
         if callback is not None:
             callback({"iteration": iteration, "losses": {k: v[-1] for k, v in history.items()}, "x0": x0.detach()})
 
-    if method == "ditto":
-        eps, result.iterations, result.stop_reason = _ditto(model, controls, eps, sigmas, n_iters=n_iters, lr=lr,
+    if method in ("ditto", "ditto2"):
+        if method == "ditto":
+            generate = lambda e: sample_euler(model, e * SIGMA_MAX, sigmas, checkpoint=checkpoint)  # noqa: E731
+        else:  # DITTO-2: one jump of the consistency-trajectory model stands in for the whole sampler
+            generate = lambda e: surrogate.denoise(e * SIGMA_MAX, SIGMA_MAX)  # noqa: E731
+        eps, result.iterations, result.stop_reason = _ditto(generate, controls, eps, n_iters=n_iters, lr=lr,
                                                             record=record, should_stop=should_stop,
-                                                            checkpoint=checkpoint, early_stop=early_stop)
+                                                            early_stop=early_stop)
     elif method == "best_of_n":
         eps, result.iterations, result.stop_reason = _best_of_n(model, controls, shape, sigmas, n=n_iters,
                                                                 generator=generator, record=record, device=device,
@@ -146,6 +164,13 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     if method == "guidance":
         x0 = _guided_sample(model, controls, eps * SIGMA_MAX, sigmas, scale=guidance_scale)
         result.iterations, result.stop_reason = sampler_steps, "sampled with guidance"
+    elif method == "ditto2" and decode != "base":
+        with torch.no_grad():
+            levels = get_sigmas_ctm(decode_steps, device=device)
+            if decode == "ctm":
+                x0 = sample_ctm(surrogate, eps * SIGMA_MAX, levels)
+            else:
+                x0 = sample_consistency(surrogate, eps * SIGMA_MAX, levels, generator=torch.Generator().manual_seed(seed))
     else:
         with torch.no_grad():
             x0 = sample_euler(model, eps * SIGMA_MAX, sigmas)
@@ -162,14 +187,17 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     return result
 
 
-def _ditto(model, controls, eps, sigmas, *, n_iters, lr, record, should_stop, checkpoint, early_stop):
-    """DITTO's loop; returns the best noise per item, the iterations run and why it stopped."""
+def _ditto(generate, controls, eps, *, n_iters, lr, record, should_stop, early_stop):
+    """DITTO's loop around ``generate(eps) -> x0`` (the sampler, or DITTO-2's one-step surrogate).
+
+    Returns the best noise per item, the iterations run and why it stopped.
+    """
     param = eps.clone().requires_grad_(True)
     opt = torch.optim.Adam([param], lr=lr)
     best_eps, best_loss = eps.clone(), torch.full((eps.shape[0],), math.inf, device=eps.device)
     reason = f"reached {n_iters} iterations"
     for it in range(n_iters):
-        x0 = sample_euler(model, param * SIGMA_MAX, sigmas, checkpoint=checkpoint)
+        x0 = generate(param)
         total, parts = total_loss(controls, x0)
         if not torch.isfinite(total).all():
             reason = f"stopped at iteration {it}: the loss became NaN or infinite (kept the best result so far)"

@@ -35,6 +35,7 @@ class UNetConfig:
     emb_dim: int = 128  # width of the noise-level embedding
     attention_heads: int = 4  # heads of the self-attention at the lowest resolution (0: none)
     dropout: float = 0.0  # dropout inside residual blocks
+    target_level: bool = False  # also told a second noise level, where to jump to (CTM, Kim et al. 2023)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,6 +97,8 @@ class Attention(nn.Module):
 class UNet1d(nn.Module):
     """``net(x, c_noise) -> y``: x ``[B, 2, P, T]`` and c_noise ``[B]`` in, ``[B, 2, P, T]`` out.
 
+    With ``target_level`` the network also takes ``c_noise_target [B]``, the level to jump to.
+
     The raw network F of Karras et al. (2022); the preconditioning that turns it into
     a denoiser D lives in :mod:`dittoedu.diffusion`.
     """
@@ -106,6 +109,11 @@ class UNet1d(nn.Module):
         c0, c1, c2 = cfg.channels
         io = 2 * cfg.n_pitches
         self.emb = nn.Sequential(nn.Linear(cfg.emb_dim, cfg.emb_dim), nn.SiLU(), nn.Linear(cfg.emb_dim, cfg.emb_dim))
+        if cfg.target_level:  # added to the first embedding; starts at zero, so a copied denoiser is unchanged
+            self.emb_target = nn.Sequential(nn.Linear(cfg.emb_dim, cfg.emb_dim), nn.SiLU(),
+                                            nn.Linear(cfg.emb_dim, cfg.emb_dim))
+            nn.init.zeros_(self.emb_target[-1].weight)
+            nn.init.zeros_(self.emb_target[-1].bias)
         self.inp = nn.Conv1d(io, c0, 3, padding=1)
         block = lambda a, b: ResBlock(a, b, cfg.emb_dim, cfg.dropout)  # noqa: E731
         n = cfg.blocks_per_level
@@ -125,11 +133,13 @@ class UNet1d(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, c_noise_target: torch.Tensor | None = None) -> torch.Tensor:
         B, C, P, T = x.shape
         if T % 4:
             raise ValueError(f"the number of steps must be a multiple of 4, got {T}")
         emb = self.emb(noise_embedding(c_noise.expand(B), self.config.emb_dim))
+        if self.config.target_level:
+            emb = emb + self.emb_target(noise_embedding(c_noise_target.expand(B), self.config.emb_dim))
         h = self.inp(x.reshape(B, C * P, T))
         for blk in self.down0:
             h = blk(h, emb)

@@ -16,6 +16,7 @@ loading one cannot run code.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import time
@@ -60,6 +61,20 @@ class TrainConfig:
         return cls(**d)
 
 
+@dataclass
+class DistillConfig(TrainConfig):
+    kind: str = "ctm"  # "cm": consistency distillation (jumps to 0); "ctm": jumps between any two levels
+    teacher: str = ""  # the base checkpoint distilled (recorded for the model card)
+    n_levels: int = 18  # noise levels the teacher's ODE is discretized into (N in Song et al. 2023)
+    dsm_weight: float = 1.0  # CTM only: weight of the denoising loss that keeps g a good denoiser
+
+    @classmethod
+    def from_json(cls, text: str) -> "DistillConfig":
+        d = json.loads(text)
+        d["net"] = UNetConfig.from_dict(d["net"])
+        return cls(**d)
+
+
 PRESETS = {
     # ~2 minutes on 2 cores: for a lesson where students train their own model
     "tiny": TrainConfig(preset="tiny", steps=400, batch_size=32, lr=1e-3, warmup=50, ema_decay=0.99, window=32,
@@ -81,6 +96,14 @@ class CheckpointError(ValueError):
 def _metadata(kind: str, config: TrainConfig, **extra) -> dict[str, str]:
     return {"format": FORMAT, "version": str(FORMAT_VERSION), "kind": kind, "config": config.to_json(),
             **{k: str(v) for k, v in extra.items()}}
+
+
+DISTILL_PRESETS = {
+    "tiny": dict(steps=200, batch_size=16, lr=1e-4, warmup=20, ema_decay=0.99, log_every=10, eval_every=50,
+                 checkpoint_every=50),
+    "default": dict(steps=4000, batch_size=32, lr=5e-5, warmup=200, ema_decay=0.999, log_every=50,
+                    eval_every=250, checkpoint_every=250),
+}
 
 
 def read_metadata(path) -> dict[str, str]:
@@ -116,16 +139,24 @@ def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path) -
     module.load_state_dict(state)
 
 
-def load_model(path, *, device="cpu", use_ema: bool = True) -> tuple[Denoiser, TrainConfig]:
-    """A denoiser (in eval mode) and its training config from a checkpoint. Never unpickles."""
+def load_model(path, *, device="cpu", use_ema: bool = True):
+    """A model (in eval mode) and its config from a checkpoint. Never unpickles.
+
+    A base checkpoint gives a :class:`~dittoedu.diffusion.Denoiser` and a :class:`TrainConfig`;
+    a distilled one (kind ``cm`` or ``ctm``) a :class:`~dittoedu.diffusion.TrajectoryModel`
+    and a :class:`DistillConfig`.
+    """
+    from .diffusion import TrajectoryModel
+
     meta = read_metadata(path)
-    config = TrainConfig.from_json(meta["config"])
+    distilled = meta.get("kind") in ("cm", "ctm")
+    config = (DistillConfig if distilled else TrainConfig).from_json(meta["config"])
     tensors = load_file(str(path), device=str(device))
     prefix = "ema." if use_ema and any(k.startswith("ema.") for k in tensors) else "net."
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    denoiser = Denoiser(UNet1d(config.net)).to(device)
-    _load_state(denoiser.net, state, path)
-    return denoiser.eval().requires_grad_(False), config
+    model = (TrajectoryModel if distilled else Denoiser)(UNet1d(config.net)).to(device)
+    _load_state(model.net, state, path)
+    return model.eval().requires_grad_(False), config
 
 
 def save_weights(net: torch.nn.Module, config: TrainConfig, path, *, kind: str = "base", **extra) -> Path:
@@ -159,8 +190,8 @@ def _lr(config: TrainConfig, step: int) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def _save(path: Path, denoiser, ema, opt, config: TrainConfig, step: int, cpu_seconds: float) -> None:
-    tensors = {f"net.{k}": v for k, v in denoiser.net.state_dict().items()}
+def _save(path: Path, model, ema, opt, config: TrainConfig, step: int, cpu_seconds: float, kind: str) -> None:
+    tensors = {f"net.{k}": v for k, v in model.net.state_dict().items()}
     tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
     opt_state = opt.state_dict()
     for i, st in opt_state["state"].items():
@@ -168,7 +199,7 @@ def _save(path: Path, denoiser, ema, opt, config: TrainConfig, step: int, cpu_se
             tensors[f"opt.{i}.{name}"] = torch.as_tensor(v).float().reshape(-1) if name == "step" else v
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=_metadata("base", config, step=step, cpu_seconds=f"{cpu_seconds:.1f}"))
+    save_file(tensors, str(tmp), metadata=_metadata(kind, config, step=step, cpu_seconds=f"{cpu_seconds:.1f}"))
     tmp.replace(path)  # atomic: an interrupted save leaves the previous checkpoint intact
 
 
@@ -183,10 +214,94 @@ def _restore_optimizer(opt, tensors: dict[str, torch.Tensor]) -> None:
 
 
 def train(config: TrainConfig, run_dir, *, progress: bool = True, max_steps: int | None = None) -> Path:
-    """Train (or resume training) a denoiser; returns the checkpoint's path.
+    """Train (or resume training) a denoiser with EDM's loss; returns the checkpoint's path.
 
     ``max_steps`` stops this call early (the run can be resumed later); the schedule
     still follows ``config.steps``.
+    """
+    torch.manual_seed(config.seed)
+    return _fit(config, run_dir, Denoiser(UNet1d(config.net)), "base", training_loss, progress=progress,
+                max_steps=max_steps)
+
+
+def distill(teacher_path, kind: str, run_dir, *, preset: str = "default", progress: bool = True,
+            max_steps: int | None = None, threads: int = 0) -> Path:
+    """Distill a base checkpoint into a consistency (``cm``) or trajectory (``ctm``) model; resumable.
+
+    The student starts as a copy of the teacher (its extra target-level embedding starts at zero).
+    """
+    import dataclasses
+
+    from .diffusion import TrajectoryModel
+
+    if kind not in ("cm", "ctm"):
+        raise ValueError(f"kind must be 'cm' or 'ctm', not {kind!r}")
+    teacher, base = load_model(teacher_path)
+    config = DistillConfig(**{**{f.name: getattr(base, f.name) for f in dataclasses.fields(TrainConfig)},
+                              **DISTILL_PRESETS[preset], "preset": preset, "kind": kind, "threads": threads,
+                              "teacher": Path(teacher_path).name,
+                              "net": dataclasses.replace(base.net, target_level=True)})
+    student = TrajectoryModel(UNet1d(config.net))
+    student.net.load_state_dict(teacher.net.state_dict(), strict=False)  # all but the new embedding
+    loss_fn = functools.partial(distillation_loss, teacher=teacher, config=config)
+    return _fit(config, run_dir, student, kind, loss_fn, progress=progress, max_steps=max_steps)
+
+
+def distillation_loss(student, x0: torch.Tensor, *, teacher, config: DistillConfig,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Consistency distillation (Song et al. 2023, Algorithm 2) or CTM's loss (Kim et al. 2023, eq. (9)).
+
+    Pick adjacent levels ``t > u`` of the teacher's discretized ODE, noise ``x0`` to ``t`` and let the
+    teacher take one Heun step to ``u``. The student's jump from ``t`` must land where its own jump from
+    ``u`` lands (the target is computed without gradients):
+
+    * CM: both jump straight to 0;
+    * CTM: both jump to a random level ``s <= u``, then (with frozen weights) on to 0, where they are
+      compared; plus a denoising loss on ``g(x_t, t, t)``.
+    """
+    from .diffusion import SIGMA_MAX, SIGMA_MIN, get_sigmas_karras
+
+    B = x0.shape[0]
+    levels = get_sigmas_karras(config.n_levels)[:-1].flip(0)  # ascending: SIGMA_MIN .. SIGMA_MAX
+    n = torch.randint(config.n_levels - 1, (B,), generator=generator)
+    t, u = levels[n + 1], levels[n]
+    x_t = x0 + t.reshape(-1, 1, 1, 1) * torch.randn(x0.shape, generator=generator)
+    with torch.no_grad():  # one Heun step of the teacher's ODE, t -> u, each item at its own levels
+        tt, uu = t.reshape(-1, 1, 1, 1), u.reshape(-1, 1, 1, 1)
+        d = (x_t - teacher(x_t, t)) / tt
+        x_euler = x_t + d * (uu - tt)
+        x_u = x_t + (d + (x_euler - teacher(x_euler, u)) / uu) / 2 * (uu - tt)
+    if config.kind == "cm":
+        s = torch.zeros(B)
+    else:  # a random level at or below u (and 0 a quarter of the time)
+        m = (torch.rand(B, generator=generator) * (n + 1).float()).floor().long()
+        s = torch.where(torch.rand(B, generator=generator) < 0.25, torch.zeros(B), levels[m])
+        s = torch.minimum(s, u)
+    with torch.no_grad():
+        target = student(x_u, u, s)
+    pred = student(x_t, t, s)
+    if config.kind == "ctm":  # compare in clean-music space, through the frozen student
+        student.requires_grad_(False)
+        pred = student(pred, s, torch.zeros(B))
+        student.requires_grad_(True)
+        with torch.no_grad():
+            target = student(target, s, torch.zeros(B))
+    loss = (pred - target).square().mean()
+    if config.kind == "ctm" and config.dsm_weight:
+        sigma = (-1.2 + 1.2 * torch.randn(B, generator=generator)).exp().clamp(SIGMA_MIN, SIGMA_MAX)
+        noisy = x0 + sigma.reshape(-1, 1, 1, 1) * torch.randn(x0.shape, generator=generator)
+        weight = (sigma**2 + 0.25) / (sigma * 0.5) ** 2
+        # g(x, sigma, sigma) is the denoiser inside G: G(x, sigma, 0) with the target level told sigma
+        g = student.g(noisy, sigma, sigma)
+        loss = loss + config.dsm_weight * (weight.reshape(-1, 1, 1, 1) * (g - x0).square()).mean()
+    return loss
+
+
+def _fit(config: TrainConfig, run_dir, model: torch.nn.Module, kind: str, loss_fn, *, progress: bool,
+         max_steps: int | None) -> Path:
+    """The loop shared by training and distillation: AdamW, EMA, resume, logs, validation, checkpoints.
+
+    ``model`` wraps a network as ``model.net``; ``loss_fn(model, x0, generator=g)`` is the loss of a batch.
     """
     from tqdm.auto import tqdm
 
@@ -197,18 +312,16 @@ def train(config: TrainConfig, run_dir, *, progress: bool = True, max_steps: int
     ckpt = run_dir / "checkpoint.safetensors"
     if config.threads:
         torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    denoiser = Denoiser(UNet1d(config.net))
-    ema = copy.deepcopy(denoiser.net).requires_grad_(False)
-    opt = torch.optim.AdamW(denoiser.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    ema = copy.deepcopy(model.net).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, cpu_seconds = 0, 0.0
     if ckpt.exists():
         meta = read_metadata(ckpt)
-        saved = TrainConfig.from_json(meta["config"])
-        if saved.net != config.net or saved.window != config.window:
+        saved = type(config).from_json(meta["config"])
+        if meta.get("kind") != kind or saved.net != config.net or saved.window != config.window:
             raise CheckpointError(f"{ckpt} was trained with another network or window; use a new run folder")
         tensors = load_file(str(ckpt))
-        _load_state(denoiser.net, {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, ckpt)
+        _load_state(model.net, {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, ckpt)
         _load_state(ema, {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, ckpt)
         _restore_optimizer(opt, tensors)
         step, cpu_seconds = int(meta["step"]), float(meta["cpu_seconds"])
@@ -228,24 +341,24 @@ def train(config: TrainConfig, run_dir, *, progress: bool = True, max_steps: int
     log.flush()
 
     end = config.steps if max_steps is None else min(config.steps, step + max_steps)
-    bar = tqdm(total=end, initial=step, desc=f"training ({config.preset})", unit="step", disable=not progress)
+    bar = tqdm(total=end, initial=step, desc=f"{kind} ({config.preset})", unit="step", disable=not progress)
     running, t_cpu = None, time.process_time()
-    denoiser.train()
+    model.train()
     while step < end:
         g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         x0 = data.batch(config.batch_size, generator=g)
         for group in opt.param_groups:
             group["lr"] = _lr(config, step)
-        loss = training_loss(denoiser, x0, generator=g)
+        loss = loss_fn(model, x0, generator=g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(denoiser.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         decay = min(config.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
-            for pe, p in zip(ema.parameters(), denoiser.net.parameters()):
+            for pe, p in zip(ema.parameters(), model.net.parameters()):
                 pe.lerp_(p, 1 - decay)
-            for be, b in zip(ema.buffers(), denoiser.net.buffers()):
+            for be, b in zip(ema.buffers(), model.net.buffers()):
                 be.copy_(b)
         step += 1
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
@@ -255,7 +368,7 @@ def train(config: TrainConfig, run_dir, *, progress: bool = True, max_steps: int
         cpu_seconds, t_cpu = cpu_seconds + now - t_cpu, now
         val_loss = ""
         if step % config.eval_every == 0 or step == end:
-            val_loss = f"{validation_loss(Denoiser(ema), val_batch):.5f}"
+            val_loss = f"{validation_loss(type(model)(ema), val_batch, loss_fn):.5f}"
         if step % config.log_every == 0 or val_loss:
             log.write(f"{time.strftime('%H:%M:%S')} step {step} loss {running:.5f} lr {_lr(config, step):.2e}"
                       f"{' val ' + val_loss if val_loss else ''} cpu {cpu_seconds:.0f}s\n")
@@ -263,20 +376,20 @@ def train(config: TrainConfig, run_dir, *, progress: bool = True, max_steps: int
             csv.write(f"{step},{running:.6f},{val_loss},{cpu_seconds:.1f}\n")
             csv.flush()
         if step % config.checkpoint_every == 0 or step == end:
-            _save(ckpt, denoiser, ema, opt, config, step, cpu_seconds)
+            _save(ckpt, model, ema, opt, config, step, cpu_seconds, kind)
     bar.close()
     log.close()
     csv.close()
     return ckpt
 
 
-@torch.no_grad()
-def validation_loss(denoiser: Denoiser, batch: torch.Tensor, seed: int = 0) -> float:
-    """The training loss on a fixed validation batch with fixed noise (comparable across checkpoints)."""
-    was_training = denoiser.training
-    denoiser.eval()
-    loss = training_loss(denoiser, batch, generator=torch.Generator().manual_seed(seed)).item()
-    denoiser.train(was_training)
+def validation_loss(model, batch: torch.Tensor, loss_fn=training_loss, seed: int = 0) -> float:
+    """The loss on a fixed validation batch with fixed noise (comparable across checkpoints)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        loss = loss_fn(model, batch, generator=torch.Generator().manual_seed(seed)).item()
+    model.train(was_training)
     return loss
 
 
