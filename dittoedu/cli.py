@@ -165,6 +165,17 @@ def cmd_train(args) -> dict:
     return out
 
 
+def cmd_distill(args) -> dict:
+    from .train import distill
+
+    teacher = Path(args.teacher) if args.teacher else DEFAULT_MODEL
+    if not teacher.exists():
+        raise UsageError(f"no base model at {teacher} to distill; train one first or pass --teacher PATH")
+    run_dir = Path(args.run_dir or REPO_ROOT / "runs" / f"{args.kind}-{args.preset}")
+    ckpt = distill(teacher, args.kind, run_dir, preset=args.preset, max_steps=args.max_steps, threads=args.threads)
+    return {"checkpoint": str(ckpt)}
+
+
 def cmd_corpus(args) -> dict:
     from . import metrics
     from .corpus import cache_dir, load_chorales
@@ -239,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-samples", type=int, default=64, help="samples for the model card's quality measures")
     p.add_argument("--force", action="store_true", help="export even if the run has not finished")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("distill", help="distill the base model into a one-step CM or CTM model (resumable)")
+    p.add_argument("--kind", default="ctm", choices=["cm", "ctm"])
+    p.add_argument("--preset", default="tiny", choices=["tiny", "default"])
+    p.add_argument("--teacher", default=None, help="the base checkpoint (default: the shipped model)")
+    p.add_argument("--run-dir", default=None, help="where checkpoints and logs go (default: runs/KIND-PRESET)")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--threads", type=int, default=0)
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("corpus", help="parse the chorales into the cache (done once, about a minute)")
     p.set_defaults(func=cmd_corpus)

@@ -111,3 +111,44 @@ def test_training_loss_learns_a_constant():
         opt.step()
     last = D.training_loss(den, x0, generator=torch.Generator().manual_seed(99)).item()
     assert last < 0.7 * first
+
+
+@pytest.fixture
+def trajectory_model():
+    torch.manual_seed(0)
+    cfg = UNetConfig(channels=(16, 16, 16), blocks_per_level=1, emb_dim=32, attention_heads=0, target_level=True)
+    return D.TrajectoryModel(UNet1d(cfg))
+
+
+def test_trajectory_boundary_and_consistency_form(trajectory_model):
+    x = torch.randn(2, 2, 48, 16) * 5
+    assert torch.allclose(trajectory_model(x, 5.0, 5.0), x)  # G(x, t, t) = x
+    g = trajectory_model.g(x, 5.0, 0.0)
+    assert torch.allclose(trajectory_model.denoise(x, 5.0), g)  # G(x, t, 0) = g
+    half = trajectory_model(x, 4.0, 2.0)
+    assert torch.allclose(half, 0.5 * x + 0.5 * trajectory_model.g(x, 4.0, 2.0), atol=1e-6)
+
+
+def test_copied_denoiser_is_the_consistency_model_at_start(small_denoiser):
+    cfg = small_denoiser.net.config
+    import dataclasses
+
+    student = D.TrajectoryModel(UNet1d(dataclasses.replace(cfg, target_level=True)))
+    student.net.load_state_dict(small_denoiser.net.state_dict(), strict=False)
+    x = torch.randn(1, 2, 48, 16) * 3
+    assert torch.allclose(student.denoise(x, 3.0), small_denoiser(x, 3.0), atol=1e-5)
+
+
+def test_ctm_and_consistency_samplers(trajectory_model):
+    x = D.initial_noise((1, 2, 48, 16), seed=0)
+    one = D.sample_ctm(trajectory_model, x, D.get_sigmas_ctm(1))
+    assert torch.allclose(one, trajectory_model.denoise(x, D.SIGMA_MAX))
+    seen = []
+    D.sample_ctm(trajectory_model, x, D.get_sigmas_ctm(3), callback=lambda d: seen.append(d["i"]))
+    assert seen == [0, 1, 2]
+    a = D.sample_consistency(trajectory_model, x, D.get_sigmas_ctm(3), generator=torch.Generator().manual_seed(1))
+    b = D.sample_consistency(trajectory_model, x, D.get_sigmas_ctm(3), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    x.requires_grad_(True)
+    trajectory_model.denoise(x, D.SIGMA_MAX).square().mean().backward()
+    assert x.grad.abs().sum() > 0

@@ -105,3 +105,28 @@ def test_measure_reports_each_control(model):
     m = res.measure([melody(), ch])
     assert set(m) == {"melody", "chords"} and m["chords"]["target"] == ["C"]
     assert 0 <= m["melody"]["accuracy"] <= 1 and "chord_tone_ratio" in m["chords"]
+
+
+@pytest.fixture(scope="module")
+def surrogate(model):
+    import dataclasses
+
+    from dittoedu.diffusion import TrajectoryModel
+
+    net = UNet1d(dataclasses.replace(model.net.config, target_level=True))
+    net.load_state_dict(model.net.state_dict(), strict=False)
+    return TrajectoryModel(net).eval().requires_grad_(False)
+
+
+@pytest.mark.parametrize("decode", ["ctm", "cm", "base"])
+def test_ditto2(model, surrogate, decode):
+    mel = melody()
+    res = ito.optimize(model, [mel], n_steps=16, method="ditto2", surrogate=surrogate, decode=decode,
+                       n_iters=10, lr=0.3, sampler_steps=3, early_stop=False)
+    assert res.iterations == 10 and res.loss_history["melody"][-1] < res.loss_history["melody"][0]
+    assert res.x0.shape == (1, 2, 48, 16) and torch.isfinite(res.x0).all()
+
+
+def test_ditto2_needs_a_surrogate(model):
+    with pytest.raises(ValueError, match="surrogate"):
+        ito.optimize(model, [melody()], n_steps=16, method="ditto2")

@@ -98,3 +98,24 @@ def test_config_json_round_trip():
     config = T.PRESETS["default"]
     assert T.TrainConfig.from_json(config.to_json()) == config
     assert json.loads(config.to_json())["net"]["channels"] == [64, 128, 128]
+
+
+@pytest.mark.parametrize("kind", ["cm", "ctm"])
+def test_distillation_runs_resumes_and_loads(tmp_path, kind, weights):
+    from dittoedu.diffusion import TrajectoryModel
+
+    run = tmp_path / kind
+    original = dict(T.DISTILL_PRESETS["tiny"])
+    T.DISTILL_PRESETS["tiny"].update(steps=4, batch_size=2, log_every=1, eval_every=2, checkpoint_every=2)
+    try:
+        T.distill(weights, kind, run, preset="tiny", progress=False, max_steps=2)
+        assert T.read_metadata(run / "checkpoint.safetensors")["step"] == "2"
+        ckpt = T.distill(weights, kind, run, preset="tiny", progress=False)
+    finally:
+        T.DISTILL_PRESETS["tiny"].clear()
+        T.DISTILL_PRESETS["tiny"].update(original)
+    model, config = T.load_model(ckpt)
+    assert isinstance(model, TrajectoryModel) and config.kind == kind and config.net.target_level
+    assert T.read_metadata(ckpt)["kind"] == kind and T.read_metadata(ckpt)["step"] == "4"
+    rows = (run / "losses.csv").read_text().splitlines()[1:]
+    assert len(rows) == 4 and all(float(r.split(",")[1]) == float(r.split(",")[1]) for r in rows)  # no NaN
