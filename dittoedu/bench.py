@@ -249,3 +249,33 @@ def baselines_at_equal_time(model, rows: dict, *, n: int = 20, controls_filter=N
                      f"| {budget:.2f} / {statistics.median(best['seconds']):.2f} / "
                      f"{statistics.median(guided['seconds']):.2f} |")
     return "\n".join(lines)
+
+
+def ditto2_table(model, surrogate, *, n: int = 20, controls_filter=None, lr: float = 0.5, n_iters: int = 60,
+                 sampler_steps: int = 8, decodes=(("ctm", 2), ("ctm", 1), ("cm", 2), ("base", 8)),
+                 progress: bool = True) -> str:
+    """DITTO against DITTO-2 with each decode, on the same held-out targets: adherence, seconds, real-time factor."""
+    music_s = 64 * step_seconds()
+    runs = {"ditto": run_adherence(model, n=n, method="ditto", controls_filter=controls_filter, progress=progress,
+                                   n_iters=n_iters, lr=lr, sampler_steps=sampler_steps)}
+    for decode, steps in decodes:
+        runs[f"ditto2 ({decode} x{steps})"] = run_adherence(
+            model, n=n, method="ditto2", controls_filter=controls_filter, progress=progress, n_iters=n_iters, lr=lr,
+            sampler_steps=steps if decode == "base" else sampler_steps, surrogate=surrogate, decode=decode,
+            decode_steps=steps)
+    names = list(runs)
+    lines = [f"DITTO vs DITTO-2, {n} held-out targets per control (4 bars = {music_s:.1f} s of music at tempo {TEMPO})",
+             "| control | metric | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for control in runs["ditto"]:
+        key = HEADLINE[control]
+        cells = [f"{statistics.mean(runs[m][control]['metrics'][key]):.4f}" for m in names]
+        lines.append(f"| {control} | {key} | " + " | ".join(cells) + " |")
+    for label, fn in (("median s", lambda r: statistics.median(r["seconds"])),
+                      ("real-time factor", lambda r: music_s / statistics.median(r["seconds"]))):
+        cells = [f"{statistics.median([fn(runs[m][c]) for c in runs[m]]):.2f}" for m in names]
+        lines.append(f"| all | {label} (median over controls) | " + " | ".join(cells) + " |")
+    base = statistics.median([statistics.median(r["seconds"]) for r in runs["ditto"].values()])
+    cells = [f"{base / statistics.median([statistics.median(r['seconds']) for r in runs[m].values()]):.1f}x"
+             for m in names]
+    lines.append("| all | speed-up over DITTO | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -21,6 +21,7 @@ from .roll import MusicInputError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "base.safetensors"
+DEFAULT_SURROGATE = WEIGHTS_DIR / "ctm.safetensors"
 
 
 class UsageError(ValueError):
@@ -87,8 +88,10 @@ def cmd_generate(args) -> dict:
     _positive("bars", args.bars, 1, 16)
     _positive("steps", args.steps, 1, 200)
     _positive("iters", args.iters, 1, 1000)
-    if args.method == "ditto2":
-        raise UsageError("--method ditto2 needs the distilled model, which is not shipped yet; use --method ditto")
+    surrogate_path = Path(args.surrogate) if args.surrogate else DEFAULT_SURROGATE
+    if args.method == "ditto2" and not surrogate_path.exists():
+        raise UsageError(f"--method ditto2 needs the distilled model, and there is none at {surrogate_path}; "
+                         "run 'dittoedu distill --kind ctm --preset default' or use --method ditto")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda was asked for, but torch sees no CUDA GPU here; use --device cpu")
     # every input is read and checked before the model is even loaded
@@ -97,14 +100,20 @@ def cmd_generate(args) -> dict:
                               outpaint=args.outpaint, loop=args.loop)
     if args.text is not None:
         raise UsageError("--text needs the text-music model, which is not shipped yet")
-    method = args.method or ("ditto" if controls else "none")
+    method = args.method or (("ditto2" if surrogate_path.exists() else "ditto") if controls else "none")
     if controls == [] and method != "none":
         fixes.append(f"no controls were given, so --method {method} has nothing to optimize: sampling plainly")
         method = "none"
     model, _ = load_default_model(args.model, device=args.device)
+    surrogate = None
+    if method == "ditto2":
+        from .train import load_model
+
+        surrogate, _ = load_model(surrogate_path, device=args.device)
     n_steps = 16 * args.bars
     result = optimize(model, controls, n_steps=n_steps, method=method, n_iters=args.iters, lr=args.lr,
-                      sampler_steps=args.steps, seed=args.seed, device=args.device, progress=True)
+                      sampler_steps=args.steps, seed=args.seed, device=args.device, progress=True,
+                      surrogate=surrogate, decode=args.decode, decode_steps=args.decode_steps)
     notes = result.notes
     quality = metrics.quality(notes, n_steps=n_steps)
     report = {
@@ -125,7 +134,7 @@ def cmd_generate(args) -> dict:
         "n_notes": len(notes),
     }
     title = f"dittoedu ({method}), seed {args.seed}"
-    history = {k: v for k, v in result.loss_history.items() if k != "total"} if method == "ditto" else None
+    history = {k: v for k, v in result.loss_history.items() if k != "total"} if method.startswith("ditto") else None
     paths = outputs.save_piece(args.out, notes, n_steps=n_steps, title=title, result=report, loss_history=history)
     summary = {name: {k: round(v, 3) for k, v in m.items() if isinstance(v, float)}
                for name, m in report["controls"].items()}
@@ -173,7 +182,12 @@ def cmd_distill(args) -> dict:
         raise UsageError(f"no base model at {teacher} to distill; train one first or pass --teacher PATH")
     run_dir = Path(args.run_dir or REPO_ROOT / "runs" / f"{args.kind}-{args.preset}")
     ckpt = distill(teacher, args.kind, run_dir, preset=args.preset, max_steps=args.max_steps, threads=args.threads)
-    return {"checkpoint": str(ckpt)}
+    out = {"checkpoint": str(ckpt)}
+    if args.export:
+        from .train import write_distill_card
+
+        out.update(write_distill_card(ckpt, Path(args.export), teacher=teacher, n_samples=args.eval_samples))
+    return out
 
 
 def cmd_corpus(args) -> dict:
@@ -193,6 +207,15 @@ def cmd_bench(args) -> dict:
         print(bench.sampling_table(model, device=args.device, repeats=args.repeats))
         return {}
     only = args.controls.split(",") if args.controls else None
+    if args.ditto2:
+        from .train import load_model
+
+        path = Path(args.ditto2)
+        if not path.exists():
+            raise UsageError(f"no distilled model at {path}; run 'dittoedu distill --kind ctm --preset default'")
+        print(bench.ditto2_table(model, load_model(path)[0], n=args.n, controls_filter=only, lr=args.lr,
+                                 n_iters=args.iters, sampler_steps=args.steps))
+        return {}
     kwargs = dict(n_iters=args.iters, lr=args.lr, sampler_steps=args.steps)
     rows = bench.run_adherence(model, n=args.n, controls_filter=only, **kwargs)
     print(bench.adherence_table(rows, title=f"DITTO adherence, {args.n} held-out targets per control, {kwargs}"))
@@ -231,11 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bars", type=int, default=4, help="length in 4/4 bars, 1 to 16 (default: 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same music")
     p.add_argument("--method", default=None, choices=["ditto", "ditto2", "guidance", "best_of_n", "none"],
-                   help="how controls are enforced (default: ditto with controls, none without)")
+                   help="how controls are enforced (default with controls: ditto2 when the distilled model "
+                        "is there, else ditto; none without controls)")
     p.add_argument("--iters", type=int, default=60, help="most optimization iterations (default: 60; stops early)")
     p.add_argument("--lr", type=float, default=0.5, help="optimizer step size (default: 0.5)")
     p.add_argument("--steps", type=int, default=8, help="sampler steps (default: 8)")
     p.add_argument("--model", default=None, help="a checkpoint to use instead of the shipped model")
+    p.add_argument("--surrogate", default=None, help="ditto2: a distilled CTM checkpoint instead of the shipped one")
+    p.add_argument("--decode", default="ctm", choices=["ctm", "cm", "base"], help="ditto2: how to decode (default: ctm)")
+    p.add_argument("--decode-steps", type=int, default=2, help="ditto2: decoding jumps (default: 2)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.set_defaults(func=cmd_generate)
@@ -258,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="where checkpoints and logs go (default: runs/KIND-PRESET)")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--export", default=None, metavar="PATH", help="write the EMA weights and a model card to PATH")
+    p.add_argument("--eval-samples", type=int, default=64)
     p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("corpus", help="parse the chorales into the cache (done once, about a minute)")
@@ -270,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adherence", action="store_true", help="control adherence on held-out targets instead")
     p.add_argument("--baselines", action="store_true", help="with --adherence: best-of-N and guidance at equal time")
     p.add_argument("--controls", default=None, help="with --adherence: only these controls, e.g. melody,chords")
+    p.add_argument("--ditto2", default=None, metavar="CTM_CHECKPOINT",
+                   help="with --adherence: compare DITTO with DITTO-2 through this distilled model")
     p.add_argument("--n", type=int, default=20, help="held-out targets per control (default: 20)")
     p.add_argument("--iters", type=int, default=60)
     p.add_argument("--lr", type=float, default=0.5)

@@ -149,19 +149,6 @@ def sample_ancestral(model, x: torch.Tensor, sigmas: torch.Tensor, *, generator:
 SAMPLERS = {"euler": sample_euler, "ddim": sample_euler, "heun": sample_heun}
 
 
-@torch.no_grad()
-def generate(model, *, n_steps: int, batch: int = 1, seed: int = 0, sampler_steps: int = 20, sampler: str = "euler",
-             device="cpu", callback: Callback | None = None) -> torch.Tensor:
-    """Unconditional music: ``batch`` rolls ``[B, 2, P, n_steps]`` from noise seeded by ``seed``."""
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
-    from .roll import N_PITCHES
-
-    x = initial_noise((batch, 2, N_PITCHES, n_steps), seed=seed, device=device)
-    sigmas = get_sigmas_karras(sampler_steps, device=device)
-    return SAMPLERS[sampler](model, x, sigmas, callback=callback)
-
-
 # ---------------------------------------------------------------------------------------------
 # consistency (CM) and consistency-trajectory (CTM) models: jump along the ODE in one step
 
@@ -239,3 +226,22 @@ def get_sigmas_ctm(n: int, sigma_max: float = SIGMA_MAX, device="cpu") -> torch.
     """Levels for ``n`` jumps: the Karras schedule's first ``n`` levels, then 0 (``n = 1``: straight to 0)."""
     return torch.cat([get_sigmas_karras(max(n, 2) + 1, sigma_max=sigma_max, device=device)[:n],
                       torch.zeros(1, device=device)])
+
+
+@torch.no_grad()
+def generate(model, *, n_steps: int, batch: int = 1, seed: int = 0, sampler_steps: int = 20, sampler: str = "euler",
+             device="cpu", callback: Callback | None = None) -> torch.Tensor:
+    """Unconditional music: ``batch`` rolls ``[B, 2, P, n_steps]`` from noise seeded by ``seed``.
+
+    A :class:`Denoiser` samples with ``sampler`` (``euler``/``ddim`` or ``heun``); a
+    :class:`TrajectoryModel` jumps ``sampler_steps`` times along its trajectory (CTM, deterministic).
+    """
+    from .roll import N_PITCHES
+
+    x = initial_noise((batch, 2, N_PITCHES, n_steps), seed=seed, device=device)
+    if isinstance(model, TrajectoryModel):
+        return sample_ctm(model, x, get_sigmas_ctm(sampler_steps, device=device), callback=callback)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
+    sigmas = get_sigmas_karras(sampler_steps, device=device)
+    return SAMPLERS[sampler](model, x, sigmas, callback=callback)

@@ -67,6 +67,8 @@ class DistillConfig(TrainConfig):
     teacher: str = ""  # the base checkpoint distilled (recorded for the model card)
     n_levels: int = 18  # noise levels the teacher's ODE is discretized into (N in Song et al. 2023)
     dsm_weight: float = 1.0  # CTM only: weight of the denoising loss that keeps g a good denoiser
+    endpoint_weight: float = 1.0  # weight of matching the teacher's whole ODE solve from sigma_max to 0 in one jump
+    endpoint_steps: int = 12  # Euler steps of that solve
 
     @classmethod
     def from_json(cls, text: str) -> "DistillConfig":
@@ -258,8 +260,11 @@ def distillation_loss(student, x0: torch.Tensor, *, teacher, config: DistillConf
     * CM: both jump straight to 0;
     * CTM: both jump to a random level ``s <= u``, then (with frozen weights) on to 0, where they are
       compared; plus a denoising loss on ``g(x_t, t, t)``.
+
+    Both also learn the longest jump directly: from pure noise at ``sigma_max`` to where the teacher's
+    ``endpoint_steps``-step Euler solve ends (Luhman & Luhman 2021): the jump DITTO-2 optimizes through.
     """
-    from .diffusion import SIGMA_MAX, SIGMA_MIN, get_sigmas_karras
+    from .diffusion import SIGMA_MAX, SIGMA_MIN, get_sigmas_karras, sample_euler
 
     B = x0.shape[0]
     levels = get_sigmas_karras(config.n_levels)[:-1].flip(0)  # ascending: SIGMA_MIN .. SIGMA_MAX
@@ -287,6 +292,11 @@ def distillation_loss(student, x0: torch.Tensor, *, teacher, config: DistillConf
         with torch.no_grad():
             target = student(target, s, torch.zeros(B))
     loss = (pred - target).square().mean()
+    if config.endpoint_weight:  # the jump DITTO-2 optimizes through: pure noise straight to music
+        x_T = SIGMA_MAX * torch.randn((max(1, B // 4), *x0.shape[1:]), generator=generator)
+        with torch.no_grad():
+            solved = sample_euler(teacher, x_T, get_sigmas_karras(config.endpoint_steps))
+        loss = loss + config.endpoint_weight * (student.denoise(x_T, SIGMA_MAX) - solved).square().mean()
     if config.kind == "ctm" and config.dsm_weight:
         sigma = (-1.2 + 1.2 * torch.randn(B, generator=generator)).exp().clamp(SIGMA_MIN, SIGMA_MAX)
         noisy = x0 + sigma.reshape(-1, 1, 1, 1) * torch.randn(x0.shape, generator=generator)
@@ -456,6 +466,52 @@ def write_model_card(checkpoint, out, *, baselines: dict | None = None, n_sample
     fig.savefig(out.with_suffix(".png"), dpi=100)
     out.with_suffix(".json").write_text(json.dumps(card, indent=2))
     out.with_suffix(".md").write_text(_card_markdown(card, out))
+    return {"weights": str(out), "card": str(out.with_suffix(".md")), "checks": card["checks"]}
+
+
+def write_distill_card(checkpoint, out, *, teacher, n_samples: int = 64) -> dict:
+    """Export a distilled model's EMA weights to ``out`` with a model card comparing it to its teacher."""
+    from . import metrics
+
+    checkpoint, out = Path(checkpoint), Path(out)
+    meta = read_metadata(checkpoint)
+    config = DistillConfig.from_json(meta["config"])
+    model, _ = load_model(checkpoint)
+    quality = {"teacher, 20 Euler steps": evaluate(load_model(teacher)[0], n_samples=n_samples)}
+    for k in (1, 2, 4):
+        quality[f"{config.kind}, {k} step{'s' * (k > 1)}"] = evaluate(model, n_samples=n_samples, sampler_steps=k)
+    names = list(quality)
+    teacher_mean = quality[names[0]]["mean"]
+    one = quality[names[1]]["mean"]
+    within = {m: abs(one[m] - teacher_mean[m]) / max(abs(teacher_mean[m]), 0.1 if "rate" in m else 1e-9)
+              for m in metrics.MEASURES}
+    card = {"name": out.stem, "kind": config.kind, "preset": config.preset, "teacher": config.teacher,
+            "steps": int(meta["step"]), "cpu_hours": round(float(meta["cpu_seconds"]) / 3600, 2),
+            "config": json.loads(config.to_json()), "quality": quality,
+            "one_step_vs_teacher": within,
+            "checks": {"one-step quality within 20% of the teacher's 20-step samples": all(v <= 0.2 for v in within.values())}}
+    export_weights(checkpoint, out, extra={"model_card": out.with_suffix(".md").name})
+    out.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    rows = [f"| {m} | " + " | ".join(f"{quality[n]['mean'][m]:.3f}" for n in names) + f" | {100 * within[m]:.0f} % |"
+            for m in metrics.MEASURES]
+    rows.append("| Fréchet distance | " + " | ".join(f"{quality[n].get('frechet_distance', float('nan')):.2f}"
+                                                 for n in names) + " | |")
+    out.with_suffix(".md").write_text(f"""# Model card: {out.stem}
+
+A {'consistency-trajectory (CTM, Kim et al. 2023)' if config.kind == 'ctm' else 'consistency (CM, Song et al. 2023)'}
+model distilled by `dittoedu distill --kind {config.kind} --preset {config.preset}` from `{config.teacher}`:
+{card['steps']} steps at batch {config.batch_size}, AdamW lr {config.lr}, EMA {config.ema_decay},
+{config.n_levels} teacher levels (one Heun step of the teacher per pair), {card['cpu_hours']} CPU-hours.
+It jumps from noise to music in one step, or in a few (deterministic CTM jumps).
+
+## Quality ({n_samples} unconditional samples of 4 bars, measured on the thresholded notes)
+
+| measure | {' | '.join(names)} | one step vs teacher |
+|---|{'---|' * (len(names) + 1)}
+{chr(10).join(rows)}
+
+{chr(10).join(f"- [{'x' if ok else ' '}] {name}" for name, ok in card['checks'].items())}
+""")
     return {"weights": str(out), "card": str(out.with_suffix(".md")), "checks": card["checks"]}
 
 

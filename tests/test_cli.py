@@ -75,7 +75,7 @@ def test_generate_bad_flags(tmp_path, capsys, untrained_model, flags, message):
 
 def test_generate_with_controls(tmp_path, untrained_model):
     out = tmp_path / "ctl"
-    args = ["generate", "--melody", "4/4 g'4 e' c'2", "--chords", "C", "--bars", "1", "--iters", "3",
+    args = ["generate", "--melody", "4/4 g'4 e' c'2", "--chords", "C", "--bars", "1", "--iters", "3", "--method", "ditto",
             "--steps", "2", "--model", str(untrained_model), "--out", str(out)]
     assert cli.main(args) == 0
     result = json.loads((out / "result.json").read_text())

@@ -19,6 +19,7 @@ Two kinds of checks, both raising :class:`~dittoedu.roll.MusicInputError`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -41,6 +42,18 @@ def whole_number(value, name: str, *, low: int, high: int) -> int:
     if not low <= value <= high:
         raise MusicInputError(f"{name} must be a whole number from {low} to {high}, not {value}")
     return value
+
+
+def validate_saved(*names: str):
+    """A traitlets validator for ``names``: a value set directly (``drawer.bars = 8``) or by the browser
+    goes through the widget's ``_coerce``, so a bad one raises :class:`MusicInputError` at once."""
+
+    def _coerced(self, proposal):
+        name = proposal["trait"].name
+        with self._showing_errors():
+            return self._coerce({**self._state(), name: proposal["value"]})[name]
+
+    return traitlets.validate(*names)(_coerced)
 
 
 class DittoWidget(anywidget.AnyWidget):
@@ -88,6 +101,15 @@ class DittoWidget(anywidget.AnyWidget):
         self.error = message
         raise MusicInputError(message)
 
+    @contextlib.contextmanager
+    def _showing_errors(self):
+        """Inside this block, a :class:`MusicInputError` is also shown in the widget before it is raised."""
+        try:
+            yield
+        except MusicInputError as exc:
+            self.error = str(exc)
+            raise
+
     def _update(self, *, strict: bool = True, **changes) -> None:
         """Set several traitlets at once, after checking them; ``strict=False`` keeps music that fails ``_check``."""
         try:
@@ -96,9 +118,10 @@ class DittoWidget(anywidget.AnyWidget):
                 self._check(state)
         except MusicInputError as exc:
             self._fail(str(exc))
-        for name in self._saved:
-            if getattr(self, name) != state[name]:
-                setattr(self, name, state[name])
+        with self.hold_trait_notifications():  # validators see the new state whole, not half set
+            for name in self._saved:
+                if getattr(self, name) != state[name]:
+                    setattr(self, name, state[name])
         self._recheck()
 
     def _ok(self) -> None:
@@ -153,7 +176,9 @@ class DittoWidget(anywidget.AnyWidget):
         if not isinstance(data, dict) or "widget" not in data:
             raise MusicInputError(f"this is not a saved {name}: it has no \"widget\" entry")
         if data["widget"] != name:
-            raise MusicInputError(f"this file holds a {data['widget']}, not a {name}; load it with {data['widget']}.load()")
-        if data.get("format", FORMAT_VERSION) > FORMAT_VERSION:
+            kind = data["widget"]
+            raise MusicInputError(f"this file holds a {kind}, not a {name}; load it with {kind}.load()")
+        version = data.get("format", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
             raise MusicInputError(f"this {name} was saved by a newer dittoedu; update dittoedu to load it")
         return {k: v for k, v in data.items() if k in cls._saved}

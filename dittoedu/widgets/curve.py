@@ -37,7 +37,7 @@ import traitlets
 
 from ..roll import MusicInputError
 from ..targets import read_curve
-from ._base import STATIC, DittoWidget, whole_number
+from ._base import STATIC, DittoWidget, validate_saved, whole_number
 
 MAX_POINTS = 1024
 
@@ -93,6 +93,7 @@ class CurveDrawer(DittoWidget):
     default = traitlets.Float(0.5).tag(sync=True)
 
     _saved = ("points", "label", "bars", "smooth", "smooth_window", "low_label", "high_label", "default", "values")
+    _validate = validate_saved(*_saved)  # whatever arrives for values is resampled to points, clamped into 0..1
 
     def __init__(self, points: int = 64, label: str = "intensity", *, values=None, bars: int = 0,
                  smooth: bool = True, smooth_window: int = 3, low_label: str = "quiet", high_label: str = "loud",
@@ -120,11 +121,6 @@ class CurveDrawer(DittoWidget):
         state["values"] = resample([d] if values is None or len(values) == 0 else values, state["points"])
         return state
 
-    @traitlets.validate("values")
-    def _clamp(self, proposal):
-        """Whatever arrives (from the browser too) is resampled to ``points`` and clamped into [0, 1]."""
-        return resample(proposal["value"] or [self.default], self.points)
-
     @traitlets.observe("points")
     def _resample(self, change):
         self.values = resample(self.values, change["new"])
@@ -138,10 +134,8 @@ class CurveDrawer(DittoWidget):
     def set_curve(self, curve) -> None:
         """Replace the curve by ``curve``: numbers, an array, text like ``"0.2,0.5,0.9"`` or a CSV/JSON file
         (anything :func:`dittoedu.targets.read_curve` reads), resampled to ``points``; values must lie in 0..1."""
-        try:
+        with self._showing_errors():
             values = _checked_curve(curve)
-        except MusicInputError as exc:
-            self._fail(str(exc))
         self._update(values=values)
 
     def reset(self) -> None:

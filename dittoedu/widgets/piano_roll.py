@@ -54,7 +54,7 @@ from ..roll import (
     pitch_name,
     write_midi,
 )
-from ._base import STATIC, DittoWidget, whole_number
+from ._base import STATIC, DittoWidget, validate_saved, whole_number
 
 STEPS_PER_BAR = 16  # 4/4 in 16th notes, as everywhere in dittoedu
 TOP_PITCH = LOW_PITCH + N_PITCHES - 1
@@ -115,9 +115,10 @@ class PianoRollDrawer(DittoWidget):
     snap = traitlets.Int(1).tag(sync=True)
     tempo = traitlets.Int(audio.TEMPO).tag(sync=True)
     erase = traitlets.Bool(False).tag(sync=True)
-    steps_per_bar = traitlets.Int(STEPS_PER_BAR).tag(sync=True)
+    steps_per_bar = traitlets.Int(STEPS_PER_BAR, read_only=True).tag(sync=True)
 
     _saved = ("bars", "low", "high", "monophonic", "snap", "tempo", "notes")
+    _validate = validate_saved(*_saved)
 
     def __init__(self, bars: int = 4, low: int = 60, high: int = TOP_PITCH, *, notes=(), monophonic: bool = True,
                  snap: int = 1, tempo: int = audio.TEMPO, **kwargs):
@@ -132,16 +133,18 @@ class PianoRollDrawer(DittoWidget):
         state["bars"] = whole_number(state["bars"], "bars", low=1, high=MAX_BARS)
         top = f"{TOP_PITCH} ({pitch_name(TOP_PITCH)})"
         bottom = f"{LOW_PITCH} ({pitch_name(LOW_PITCH)})"
-        state["low"] = whole_number(state["low"], f"the lowest row (low) as a MIDI pitch", low=LOW_PITCH, high=TOP_PITCH)
-        state["high"] = whole_number(state["high"], f"the highest row (high) as a MIDI pitch", low=LOW_PITCH,
-                                     high=TOP_PITCH)
+        for name, what in (("low", "the lowest row (low)"), ("high", "the highest row (high)")):
+            state[name] = whole_number(state[name], f"{what} as a MIDI pitch", low=LOW_PITCH, high=TOP_PITCH)
         if state["low"] > state["high"]:
             raise MusicInputError(
                 f"the lowest row, low={state['low']} ({pitch_name(state['low'])}), is above the highest, "
                 f"high={state['high']} ({pitch_name(state['high'])}); dittoedu's roll spans {bottom} to {top}"
             )
         if state["snap"] not in SNAPS or isinstance(state["snap"], bool):
-            raise MusicInputError(f"snap must be 1 (16th notes), 2 (8th notes) or 4 (quarter notes), not {state['snap']!r}")
+            raise MusicInputError(
+                f"snap must be 1 (16th notes), 2 (8th notes) or 4 (quarter notes), not {state['snap']!r}"
+            )
+        state["snap"] = int(state["snap"])
         state["tempo"] = whole_number(state["tempo"], "the tempo (quarter notes per minute)", low=20, high=400)
         state["monophonic"] = bool(state["monophonic"])
         state["notes"] = _note_lists(state["notes"])
@@ -152,7 +155,9 @@ class PianoRollDrawer(DittoWidget):
         notes, low, high = state["notes"], state["low"], state["high"]
         n_steps = state["bars"] * STEPS_PER_BAR
         for i, (p, o, d) in enumerate(notes):
-            what = f"note {i + 1} ({pitch_name(p)} at step {o})" if LOW_PITCH <= p <= TOP_PITCH else f"note {i + 1}"
+            what = "the note" if len(notes) == 1 else f"note {i + 1}"
+            if LOW_PITCH <= p <= TOP_PITCH:
+                what += f" ({pitch_name(p)} at step {o})"
             if not LOW_PITCH <= p <= TOP_PITCH:
                 raise MusicInputError(
                     f"{what} has pitch {p}, outside dittoedu's piano roll ({pitch_name(LOW_PITCH)} = {LOW_PITCH} to "
@@ -169,7 +174,7 @@ class PianoRollDrawer(DittoWidget):
             if o + d > n_steps:
                 bars_needed = -(-(o + d) // STEPS_PER_BAR)
                 raise MusicInputError(
-                    f"{what} ends at step {o + d}, past the end of the {state['bars']} bar"
+                    f"{what} ends at step {o + d}, past the end of {state['bars']} bar"
                     f"{'s' * (state['bars'] != 1)} ({n_steps} steps); shorten it or set bars={bars_needed}"
                 )
         by_time = sorted(range(len(notes)), key=lambda i: (notes[i][1], notes[i][0]))
@@ -208,8 +213,11 @@ class PianoRollDrawer(DittoWidget):
 
     def add_note(self, pitch: int, onset: int, duration: int) -> None:
         """Draw a note, as the mouse would (in monophonic mode the notes it overlaps go)."""
-        note = _note_lists([(pitch, onset, duration)])[0]
-        self._update(notes=add_note(self.notes, note, monophonic=self.monophonic))
+        with self._showing_errors():
+            note = _note_lists([(pitch, onset, duration)])[0]
+            self._check({**self._state(), "notes": [note]})  # the new note itself must fit
+        # the others are kept as they are, even if one still has a problem (it stays on show)
+        self._update(strict=False, notes=add_note(self.notes, note, monophonic=self.monophonic))
 
     def erase_at(self, pitch: int, step: int) -> bool:
         """Erase the note sounding on ``pitch`` at ``step``, as a click would; False if there is none."""
@@ -228,7 +236,8 @@ class PianoRollDrawer(DittoWidget):
         :class:`~dittoedu.roll.Piece`, or anything :func:`dittoedu.roll.load` reads (a MIDI or
         MusicXML file, tinyNotation or ABC text). The rows shown widen to fit the notes.
         """
-        notes = _read_notes(notes)
+        with self._showing_errors():
+            notes = _read_notes(notes)
         low, high = self.low, self.high
         if notes:
             low = min(low, max(LOW_PITCH, min(n[0] for n in notes)))

@@ -392,6 +392,7 @@ function render({ model, el: host }) {
     model.set("monophonic", mono.checked);
     model.save_changes();
   });
+  tempo.addEventListener("keydown", (e) => e.stopPropagation()); // keep notebook shortcuts out of the box
   tempo.addEventListener("change", () => {
     const v = Math.round(Number(tempo.value));
     if (v >= 20 && v <= 400) {
