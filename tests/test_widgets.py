@@ -241,6 +241,33 @@ def test_piano_roll_refuses_bad_settings(kwargs, words):
         PianoRollDrawer(**kwargs)
 
 
+def test_settings_assigned_directly_are_checked():
+    drawer = PianoRollDrawer()
+    with pytest.raises(MusicInputError, match="bars must be a whole number from 1 to 64"):
+        drawer.bars = 0
+    assert drawer.bars == 4 and "bars must be" in drawer.error
+    with pytest.raises(MusicInputError, match="is above the highest"):
+        drawer.high = 50
+    drawer.low, drawer.high = 48, 72
+    assert (drawer.low, drawer.high) == (48, 72)
+    picker = ChordPicker()
+    picker.key = "A minor"  # as a teacher may write it
+    assert picker.key == "a" and picker.palette[0] == {"numeral": "i", "symbol": "Am"}
+    assert picker.key_menu[0] == {"key": "C", "title": "C major"} and len(picker.key_menu) == 21
+    with pytest.raises(MusicInputError, match="is not a key dittoedu understands"):
+        picker.key = "H"
+    picker.chords = ["C"]  # one chord per bar: the other bars are empty
+    assert picker.chords == ["C", "", "", ""]
+    curve = CurveDrawer()
+    with pytest.raises(MusicInputError, match="points must be a whole number from 2"):
+        curve.points = 1
+    form = FormPicker(bars=8)
+    with pytest.raises(MusicInputError, match="sections must be a whole number"):
+        form.sections = 0
+    form.letters = ["b", "a"]  # too few letters are spread over the sections, in capitals
+    assert form.letters == ["B", "B", "A", "A"]
+
+
 def test_piano_roll_json_round_trip(tmp_path):
     drawer = PianoRollDrawer(bars=2, low=55, monophonic=False, snap=2, tempo=100,
                              notes=[[60, 0, 4], [64, 0, 4], [67, 8, 8]])
@@ -354,6 +381,8 @@ def test_curve_json_round_trip(tmp_path):
     assert (again.label, again.bars, again.smooth, again.low_label, again.high_label) == (
         "tension", 4, False, "calm", "tense")
     assert CurveDrawer.from_json(curve.to_json()).points == 16
+    with pytest.raises(MusicInputError, match="a curve is a list of numbers"):
+        CurveDrawer.from_json('{"widget": "CurveDrawer", "values": ["loud", "soft"]}')
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,7 +59,6 @@ KEYS = ["C", "G", "D", "A", "E", "B", "F", "Bb", "Eb", "Ab", "Db",
         "a", "e", "b", "f#", "c#", "d", "g", "c", "f", "bb"]
 
 
-@functools.lru_cache(maxsize=64)
 def key_name(key: str) -> str:
     """The key in dittoedu's short spelling (capital: major, lower case: minor), checked by parse_chords.
 
@@ -68,6 +67,11 @@ def key_name(key: str) -> str:
     """
     if not isinstance(key, str):
         raise MusicInputError(f"the key should be text like 'C' (C major) or 'a' (A minor), not {key!r}")
+    return _key_name(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _key_name(key: str) -> str:
     tonic, mediant = parse_chords("I III", bars=2, key=key)  # III lies 3 semitones up in minor, 4 in major
     minor = (mediant.bass - tonic.bass) % 12 == 3
     return tonic.symbol.lower() if minor else tonic.symbol

@@ -48,7 +48,10 @@ def resample(values, n: int) -> list[float]:
     >>> resample([0.0, 2.0], 3)
     [0.0, 1.0, 1.0]
     """
-    v = np.asarray(values, dtype=np.float64).ravel()
+    try:
+        v = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise MusicInputError("a curve is a list of numbers between 0 and 1, like [0.2, 0.5, 0.9]") from None
     if v.size == 0:
         raise MusicInputError("the curve is empty; draw it, or give numbers like '0.2,0.5,0.9,0.4'")
     v = np.nan_to_num(v, nan=0.0)
