@@ -103,7 +103,7 @@ def _metadata(kind: str, config: TrainConfig, **extra) -> dict[str, str]:
 DISTILL_PRESETS = {
     "tiny": dict(steps=200, batch_size=16, lr=1e-4, warmup=20, ema_decay=0.99, log_every=10, eval_every=50,
                  checkpoint_every=50),
-    "default": dict(steps=4000, batch_size=32, lr=5e-5, warmup=200, ema_decay=0.999, log_every=50,
+    "default": dict(steps=2500, batch_size=32, lr=5e-5, warmup=100, ema_decay=0.999, log_every=50,
                     eval_every=250, checkpoint_every=250),
 }
 
