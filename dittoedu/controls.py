@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import audio
-from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET, Note
+from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET
 
 MARGIN = 0.5  # how far past the threshold a constrained cell must be pushed
 STE_TEMPERATURE = 0.25  # softness of the sigmoid behind straight-through features

@@ -45,6 +45,7 @@ from .diffusion import (SIGMA_MAX, get_sigmas_ctm, get_sigmas_karras, sample_con
 from .roll import N_PITCHES, roll_to_notes
 
 METHODS = ("ditto", "ditto2", "guidance", "best_of_n", "none")
+GUIDANCE_STEP = 0.1  # guidance moves x_t by this fraction of the noise's size per step (times guidance_scale)
 DECODES = ("ctm", "cm", "base")
 
 
@@ -255,7 +256,7 @@ def _guided_sample(model, controls, x, sigmas, *, scale):
         (grad,) = torch.autograd.grad(total.sum(), x)
         norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, 1, 1, 1)
         with torch.no_grad():
-            x = x - scale * sigma * math.sqrt(D) * grad / norm * 0.1
+            x = x - GUIDANCE_STEP * scale * sigma * math.sqrt(D) * grad / norm
             denoised = model(x, sigma)
             x = x + (x - denoised) / sigma * (sigma_next - sigma)
     return x.detach()
