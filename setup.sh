@@ -20,6 +20,17 @@ echo "==> installing pinned packages (the first time downloads torch, about 2.6 
 "${PIP[@]}" -r requirements.txt
 if [ "${1:-}" = "--dev" ]; then
     "${PIP[@]}" -r requirements-dev.txt
+    # the real-browser tests drive Debian's Chromium (playwright's own browser download is not used)
+    if [ ! -x /usr/bin/chromium ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "==> installing chromium for the browser tests (apt-get)"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        else
+            echo "==> note: /usr/bin/chromium is missing and this is not root with apt-get;" \
+                 "the browser tests will be skipped (install it with: sudo apt-get install -y chromium)"
+        fi
+    fi
 fi
 "${PIP[@]}" --no-deps -e .
 

@@ -124,7 +124,7 @@ def intensity_targets(n: int = 20, n_steps: int = 64) -> list[torch.Tensor]:
 
 
 FORMS = ["AAAA", "AAAB", "AABA", "AABB", "AABC", "ABAA", "ABAB", "ABAC", "ABBA", "ABBB", "ABBC", "ABCA", "ABCB",
-         "ABCC", "ABCD", "AB", "ABA", "AABA", "ABAB", "ABBA"]  # the last five over 8 bars, the rest over 4
+         "ABCC", "ABCD", "AB", "AABB", "AABA", "ABAB", "ABAC"]  # the last five over 8 bars, the rest over 4
 
 
 def adherence_requests(n: int = 20):

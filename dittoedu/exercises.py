@@ -18,7 +18,19 @@ The exercises (notebook 01, "Piano roll, score and sound"):
 * :func:`check_frequency` -- the frequency of a pitch, ``f = 440 * 2 ** ((p - 69) / 12)``;
 * :func:`check_highest_note` -- name the highest note heard in a spectrogram.
 
-Solutions are in ``lessons/01_roll_score_sound.md``, not here.
+The exercises of lessons 02-07 (one section each, at the end of this module):
+
+* 02, diffusion: :func:`check_karras_sigmas` (EDM eq. 5), :func:`check_scalings` (eq. 7),
+  :func:`check_euler_step` (eq. 3, a DDIM step);
+* 03, intensity: :func:`check_sine_db`, :func:`check_swell_curve`, :func:`check_mse_db2`,
+  :func:`check_shell_projection`;
+* 04, melody: :func:`check_frere_jacques`, :func:`check_accuracy_fn`, :func:`check_hinge_on`;
+* 05, chords: :func:`check_chord_tones`, :func:`check_roman_progression`, :func:`check_chord_tone_ratio`;
+* 06, form: :func:`check_cosine`, :func:`check_form_reading`, :func:`check_form_ssm`;
+* 07, inpainting: :func:`check_keep_mask`, :func:`check_f1`, :func:`check_loop_partner`.
+
+A check of a student's *function* calls it on a small example and compares the result with the
+reference formula and with the typical wrong formulas. Solutions are in ``lessons/NN_*.md``, not here.
 """
 
 from __future__ import annotations
@@ -434,3 +446,904 @@ def check_highest_note(answer, notes) -> Feedback:
                         "turns the Hz you read off into p.")
     return _not_yet(f"{pitch_name(p)} ({pitch_to_hz(p):.0f} Hz) is not played in this music. Read the Hz of the "
                     "lowest line of the highest stack, then find its name with f = 440 * 2**((p - 69) / 12).")
+
+
+# =============================================================================================
+# Lessons 02-07. Shared helpers first: turning an answer into numbers or calling a student's
+# function without letting a mistake stop the notebook.
+
+
+def _numbers(answer, what: str):
+    """``(array, None)`` for a number sequence (list, tuple, tensor, array), else ``(None, Feedback)``."""
+    import numpy as np
+
+    if _not_answered(answer):
+        return None, _not_yet(f"write {what} in place of the '...' (or the None).")
+    if hasattr(answer, "detach"):
+        answer = answer.detach().cpu().numpy()
+    try:
+        values = np.asarray(answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None, _not_yet(f"{what} should be numbers (a list, an array or a tensor); "
+                              f"you gave {_a(type(answer).__name__)}.")
+    if not np.isfinite(values).all():
+        return None, _not_yet(f"{what} has a NaN or an infinity in it; check for a division by zero.")
+    return values, None
+
+
+def _number(answer, what: str):
+    """``(float, None)`` for one number (also a 1-element tensor or ``"3.5 dB"``), else ``(None, Feedback)``."""
+    if _not_answered(answer):
+        return None, _not_yet(f"write {what} in place of the '...'.")
+    if hasattr(answer, "detach"):
+        answer = answer.detach().cpu()
+        if answer.numel() != 1:
+            return None, _not_yet(f"{what} is one number, but you gave {answer.numel()} of them.")
+        answer = float(answer.reshape(()))
+    if isinstance(answer, str):
+        match = re.match(r"\s*([-+]?\d*\.?\d+(?:e[-+]?\d+)?)", answer)
+        if not match:
+            return None, _not_yet(f"{what} should be a number; {answer!r} is not one.")
+        answer = float(match.group(1))
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return None, _not_yet(f"{what} should be a number; you gave {_a(type(answer).__name__)}.")
+    if not math.isfinite(value):
+        return None, _not_yet(f"{what} came out as {value}; check for a division by zero.")
+    return value, None
+
+
+def _call(fn, *args, what: str):
+    """``(result, None)`` from ``fn(*args)``, or ``(None, Feedback)`` if it is not a function or it raises."""
+    if not callable(fn):
+        return None, _not_yet(f"{what} should be a function (a def); you gave {_a(type(fn).__name__)}.")
+    try:
+        return fn(*args), None
+    except NotImplementedError:
+        return None, _not_yet(f"write the body of {what} in place of the '...' / raise NotImplementedError.")
+    except Exception as exc:  # the student's code: report it, never stop the notebook
+        return None, _not_yet(f"{what} raised {type(exc).__name__}: {exc}. Read the line it points at.")
+
+
+def _close(a, b, tol: float = 1e-4) -> bool:
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=tol, atol=tol))
+
+
+def _to_numpy(x):
+    import numpy as np
+
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 02: diffusion from scratch
+
+
+def check_karras_sigmas(answer, n: int = 8) -> Feedback:
+    """Check ``n`` noise levels computed by hand with the Karras et al. (2022) schedule (their eq. (5)).
+
+    ``sigma_i = (sigma_max^(1/rho) + i / (n - 1) * (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho``, ``i = 0..n-1``,
+    with ``sigma_max = 80``, ``sigma_min = 0.002``, ``rho = 7``; the final 0 that
+    :func:`dittoedu.diffusion.get_sigmas_karras` appends may be there or not.
+
+    >>> from dittoedu.diffusion import get_sigmas_karras
+    >>> check_karras_sigmas(get_sigmas_karras(8)).ok
+    True
+    >>> check_karras_sigmas(get_sigmas_karras(8).flip(0))
+    Not yet: your levels go UP...
+    """
+    import numpy as np
+
+    from .diffusion import RHO, SIGMA_MAX, SIGMA_MIN, get_sigmas_karras
+
+    values, problem = _numbers(answer, "your noise levels")
+    if problem:
+        return problem
+    values = values.ravel()
+    want = get_sigmas_karras(n).double().numpy()[:-1]
+    if len(values) == n + 1 and abs(values[-1]) < 1e-9:
+        values = values[:-1]
+    elif len(values) == n + 1 and abs(values[0]) < 1e-9:  # the same, backwards
+        values = values[1:]
+    if len(values) != n:
+        return _not_yet(f"you gave {len(values)} levels; the schedule asks for n = {n} of them (i = 0 to {n - 1}), "
+                        "from σ_max down to σ_min (a final 0 may follow).")
+    if _close(values, want, 1e-3):
+        return _right(f"{n} levels from σ_max = {SIGMA_MAX:g} down to σ_min = {SIGMA_MIN:g}, spaced evenly in "
+                      f"σ^(1/ρ) with ρ = {RHO:g}: {', '.join(f'{v:.3g}' for v in values)}. Most of the steps are "
+                      "spent at small σ, where the details of the music are decided.")
+    if _close(values[::-1], want, 1e-3):
+        return _not_yet("your levels go UP: sampling starts from pure noise at σ_max = 80 and walks DOWN to "
+                        "σ_min = 0.002. Use i / (n - 1) going from 0 to 1, and start from σ_max^(1/ρ).")
+    linear = np.linspace(SIGMA_MAX, SIGMA_MIN, n)
+    if _close(values, linear, 1e-3):
+        return _not_yet("your levels are evenly spaced in σ itself (ρ = 1): then nearly every step is spent at "
+                        "large σ. Interpolate between σ_max^(1/ρ) and σ_min^(1/ρ), then raise the result to the power ρ.")
+    roots = SIGMA_MAX ** (1 / RHO) + np.linspace(0, 1, n) * (SIGMA_MIN ** (1 / RHO) - SIGMA_MAX ** (1 / RHO))
+    if _close(values, roots, 1e-3):
+        return _not_yet("almost: these are the levels to the power 1/ρ. Raise every value to the power ρ = 7 at the end.")
+    if abs(values[0] - SIGMA_MAX) > 1e-2 * SIGMA_MAX or abs(values[-1] - SIGMA_MIN) > 1e-2 * SIGMA_MIN:
+        return _not_yet(f"the first level should be σ_max = {SIGMA_MAX:g} and the last σ_min = {SIGMA_MIN:g}; "
+                        f"yours are {values[0]:.4g} and {values[-1]:.4g}. Check i / (n - 1): it runs from 0 to 1.")
+    i = int(np.argmax(~np.isclose(values, want, rtol=1e-3, atol=1e-6)))
+    return _not_yet(f"level {i} should be {want[i]:.4g}, but yours is {values[i]:.4g}. "
+                    "Check the brackets: (a + i/(n-1) * (b - a)) ** ρ, with a = σ_max^(1/ρ), b = σ_min^(1/ρ).")
+
+
+def check_scalings(fn) -> Feedback:
+    """Check a student's ``fn(sigma) -> (c_skip, c_out)``: EDM's preconditioning (Karras et al. 2022, Table 1).
+
+    ``c_skip = sigma_data^2 / (sigma^2 + sigma_data^2)``, ``c_out = sigma * sigma_data / sqrt(sigma^2 + sigma_data^2)``.
+
+    >>> from dittoedu.diffusion import edm_scalings
+    >>> check_scalings(lambda s: edm_scalings(s)[:2]).ok
+    True
+    """
+    import torch
+
+    from .diffusion import SIGMA_DATA, edm_scalings
+
+    sigmas = torch.tensor([0.02, 0.5, 2.0, 80.0], dtype=torch.float64)
+    out, problem = _call(fn, sigmas, what="my_scalings(sigma)")
+    if problem:
+        return problem
+    if out is None or out is Ellipsis:
+        return _not_yet("my_scalings returns nothing yet: end it with 'return c_skip, c_out'.")
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return _not_yet("my_scalings should return two things, 'return c_skip, c_out'.")
+    try:
+        c_skip, c_out = (_to_numpy(torch.as_tensor(c, dtype=torch.float64) * torch.ones_like(sigmas)) for c in out)
+    except Exception:
+        return _not_yet("c_skip and c_out should be numbers or tensors computed from sigma.")
+    want_skip, want_out, _, _ = (_to_numpy(c) for c in edm_scalings(sigmas))
+    s, d = sigmas.numpy(), SIGMA_DATA
+    ok_skip, ok_out = _close(c_skip, want_skip), _close(c_out, want_out)
+    if ok_skip and ok_out:
+        return _right("c_skip = σ_d² / (σ² + σ_d²) and c_out = σ σ_d / √(σ² + σ_d²). At small σ, c_skip ≈ 1: "
+                      "the input is nearly clean, keep it. At large σ, c_skip ≈ 0 and c_out ≈ σ_d: the input is "
+                      "nearly all noise, so the network's output IS the guess of the music.")
+    if _close(c_skip, want_out) and _close(c_out, want_skip):
+        return _not_yet("c_skip and c_out are swapped: c_skip (the part of the input x kept) must go to 1 as σ → 0.")
+    if not ok_skip:
+        if _close(c_skip, d / (s + d)):
+            return _not_yet("c_skip: square both σ and σ_d: c_skip = σ_d² / (σ² + σ_d²).")
+        if _close(c_skip, 1 - want_skip):
+            return _not_yet("c_skip is upside down: it should be 1 for a clean input (σ → 0) and 0 for pure "
+                            "noise. c_skip = σ_d² / (σ² + σ_d²).")
+        return _not_yet(f"c_skip is not right yet: at σ = σ_d = {d} it should be 0.5, yours is {c_skip[1]:.4g}. "
+                        "c_skip = σ_d² / (σ² + σ_d²), with σ_d = diffusion.SIGMA_DATA.")
+    if _close(c_out, s * d / (s**2 + d**2)):
+        return _not_yet("c_skip is right. c_out: the denominator needs a square root: σ σ_d / √(σ² + σ_d²).")
+    return _not_yet(f"c_skip is right. c_out is not yet: at σ = 80 it should be close to σ_d = {d} "
+                    f"(yours: {c_out[-1]:.4g}). c_out = σ σ_d / √(σ² + σ_d²).")
+
+
+def check_euler_step(fn) -> Feedback:
+    """Check ``fn(x, denoised, sigma, sigma_next)``: one Euler step of the probability-flow ODE (EDM eq. (3)) = DDIM.
+
+    ``x_next = x + (sigma_next - sigma) * (x - denoised) / sigma``.
+
+    >>> check_euler_step(lambda x, d, s, n: x + (n - s) * (x - d) / s).ok
+    True
+    >>> check_euler_step(lambda x, d, s, n: d)
+    Not yet: your step returns the denoiser's guess...
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    x = 3.0 * torch.randn(2, 4, 6, generator=g, dtype=torch.float64)
+    denoised = torch.randn(2, 4, 6, generator=g, dtype=torch.float64).clamp(-1, 1)
+    sigma, sigma_next = torch.tensor(3.0, dtype=torch.float64), torch.tensor(1.2, dtype=torch.float64)
+    out, problem = _call(fn, x.clone(), denoised.clone(), sigma, sigma_next, what="my_euler_step(x, denoised, sigma, "
+                                                                                  "sigma_next)")
+    if problem:
+        return problem
+    if out is None or out is Ellipsis:
+        return _not_yet("my_euler_step returns nothing yet: end it with 'return x_next'.")
+    try:
+        got = _to_numpy(torch.as_tensor(out, dtype=torch.float64) + torch.zeros_like(x))
+    except Exception:
+        return _not_yet("my_euler_step should return a tensor shaped like x.")
+    d = (x - denoised) / sigma
+    want = x + (sigma_next - sigma) * d
+    if _close(got, want):
+        return _right("x_next = x + (σ_next − σ) · (x − D(x; σ)) / σ: a step along the slope dx/dσ, and since σ "
+                      "goes down the step is negative. With σ_next = 0 it lands exactly on the denoiser's guess. "
+                      "This is one DDIM step.")
+    if _close(got, x):
+        return _not_yet("x did not move: add the step (σ_next − σ) times the slope (x − denoised) / σ.")
+    if _close(got, denoised):
+        return _not_yet("your step returns the denoiser's guess: that jumps all the way to σ = 0 at once. An "
+                        "Euler step only goes from σ to σ_next: x + (σ_next − σ) · (x − denoised) / σ.")
+    if _close(got, x - (sigma_next - sigma) * d):
+        return _not_yet("the step goes the wrong way (it adds noise): the slope is (x − denoised) / σ and the "
+                        "step is (σ_next − σ), which is negative because σ goes down.")
+    if _close(got, x + (sigma_next - sigma) * (x - denoised)):
+        return _not_yet("divide by σ: the slope of the ODE is dx/dσ = (x − D(x; σ)) / σ (EDM eq. (3)).")
+    if _close(got, x + sigma_next * d) or _close(got, x - sigma * d):
+        return _not_yet("the step size is the DIFFERENCE σ_next − σ, not σ or σ_next alone.")
+    return _not_yet("not the Euler step yet. It has two parts: the slope d = (x − denoised) / σ, "
+                    "then x_next = x + (σ_next − σ) · d.")
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 03: intensity
+
+
+def check_sine_db(answer, amplitude: float = 0.1) -> Feedback:
+    """Check the loudness, ``20 log10 RMS`` in dB, of a sine wave with peak ``amplitude``.
+
+    >>> check_sine_db(-23.01).ok
+    True
+    >>> check_sine_db(-20.0)
+    Not yet: -20.0 dB is 20 log10 of the PEAK...
+    """
+    value, problem = _number(answer, "your loudness in dB")
+    if problem:
+        return problem
+    rms = amplitude / math.sqrt(2)
+    want = 20 * math.log10(rms)
+    if abs(value - want) < 0.05:
+        return _right(f"the RMS of a sine is its peak / √2 = {rms:.4f}, and 20 log10({rms:.4f}) = {want:.2f} dB. "
+                      "Twice the amplitude would add 6 dB; ten times, 20 dB.")
+    if abs(value - 20 * math.log10(amplitude)) < 0.05:
+        return _not_yet(f"{value:.1f} dB is 20 log10 of the PEAK, {amplitude}. RMS is the root of the mean "
+                        f"square, and the mean of sin² is 1/2: RMS = peak / √2.")
+    if abs(value - 10 * math.log10(rms)) < 0.05:
+        return _not_yet("10 log10 is for a power (a squared quantity). RMS is an amplitude, so use 20 log10(RMS) "
+                        "(the same as 10 log10(RMS²)).")
+    if abs(value - 20 * math.log10(amplitude / 2)) < 0.05:
+        return _not_yet("you divided the peak by 2; the RMS of a sine is the peak divided by √2.")
+    if abs(value - rms) < 1e-3 or abs(value - rms**2) < 1e-4:
+        return _not_yet(f"{value:g} is the RMS (or its square), not yet in dB: take 20 log10 of the RMS.")
+    if abs(value + want) < 0.05:
+        return _not_yet("the sign is flipped: an RMS below 1 is below 0 dB, so the answer is negative.")
+    return _not_yet(f"not {value:g} dB. Two steps: RMS = peak / √2 for a sine, then 20 · log10(RMS).")
+
+
+def check_swell_curve(curve) -> Feedback:
+    """Check an intensity curve (values in 0..1) that starts quiet, swells to its loudest in the middle and fades.
+
+    >>> check_swell_curve([0.1, 0.5, 0.9, 0.5, 0.1]).ok
+    True
+    >>> check_swell_curve([0.1, 0.3, 0.6, 0.9])
+    Not yet: the loudest point is at the END...
+    """
+    import numpy as np
+
+    values, problem = _numbers(curve, "your curve (numbers from 0 to 1)")
+    if problem:
+        return problem
+    values = values.ravel()
+    if values.size < 3:
+        return _not_yet(f"a swell needs at least 3 points (quiet, loud, quiet); yours has {values.size}.")
+    if values.min() < 0 or values.max() > 1:
+        return _not_yet(f"the values must lie between 0 (quiet) and 1 (loud); yours go from {values.min():g} "
+                        f"to {values.max():g}.")
+    peak = int(np.argmax(values))
+    where = peak / (values.size - 1)
+    if values.max() - values.min() < 0.3:
+        return _not_yet("the curve is almost flat: make the middle at least 0.3 louder than the start and the end, "
+                        "so that you can hear (and see) the swell.")
+    if where > 0.8:
+        return _not_yet("the loudest point is at the END: that is a crescendo. Bring the curve back down after "
+                        "the middle.")
+    if where < 0.2:
+        return _not_yet("the loudest point is at the START: that is a fade-out. Start quiet and rise first.")
+    low = values.max() - 0.3
+    if values[0] > low or values[-1] > low:
+        end = "start" if values[0] > low else "end"
+        return _not_yet(f"the {end} is nearly as loud as the middle; make both the start and the end at least "
+                        "0.3 below the peak.")
+    return _right(f"quiet at the start ({values[0]:.2f}), loudest at {where:.0%} of the way ({values.max():.2f}), "
+                  f"quiet again at the end ({values[-1]:.2f}). Optimize with it and see whether the music follows.")
+
+
+def check_mse_db2(answer, target, achieved) -> Feedback:
+    """Check the mean squared error in dB² between a target and an achieved loudness curve (DITTO's intensity metric).
+
+    >>> check_mse_db2(2.5, [0.0, 0.0], [1.0, 2.0]).ok
+    True
+    >>> check_mse_db2(1.5, [0.0, 0.0], [1.0, 2.0])
+    Not yet: that is the mean error...
+    """
+    import numpy as np
+
+    value, problem = _number(answer, "your MSE in dB²")
+    if problem:
+        return problem
+    t, a = _to_numpy(target).ravel(), _to_numpy(achieved).ravel()
+    err = a - t
+    want = float(np.mean(err**2))
+    close = lambda v: abs(value - v) <= 1e-3 * max(1.0, abs(v))  # noqa: E731
+    if close(want):
+        return _right(f"MSE = mean over the {t.size} steps of (achieved − target)² = {want:.3f} dB². "
+                      f"Its root, {math.sqrt(want):.2f} dB, is the typical miss at a step.")
+    if close(float(np.mean(err))) or close(float(np.mean(-err))):
+        return _not_yet("that is the mean error: misses above and below the target cancel out. Square each "
+                        "difference before taking the mean.")
+    if close(float(np.mean(np.abs(err)))):
+        return _not_yet("that is the mean ABSOLUTE error; the metric squares each difference: mean((a − t)²).")
+    if close(math.sqrt(want)):
+        return _not_yet("that is the root of the MSE (in dB); leave out the square root: the metric is in dB².")
+    if close(float(np.sum(err**2))):
+        return _not_yet(f"that is the SUM of the squares; divide by the number of steps ({t.size}): take the mean.")
+    return _not_yet(f"not {value:g}. Compute ((achieved − target) ** 2).mean() over all {t.size} steps.")
+
+
+def check_shell_projection(fn) -> Feedback:
+    """Check ``fn(eps [B, ...])``: rescale each item to norm ``sqrt(D)`` (D numbers per item), as ``ito.project_to_shell``.
+
+    >>> from dittoedu.ito import project_to_shell
+    >>> check_shell_projection(project_to_shell).ok
+    True
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    eps = torch.randn(2, 2, 3, 5, generator=g, dtype=torch.float64) * torch.tensor([0.5, 3.0]).reshape(2, 1, 1, 1)
+    D = eps[0].numel()
+    out, problem = _call(fn, eps.clone(), what="my_projection(eps)")
+    if problem:
+        return problem
+    if out is None or out is Ellipsis:
+        return _not_yet("my_projection returns nothing yet: end it with 'return' and the rescaled noise.")
+    try:
+        got = torch.as_tensor(out, dtype=torch.float64)
+    except Exception:
+        return _not_yet("my_projection should return a tensor shaped like eps.")
+    if got.shape != eps.shape:
+        return _not_yet(f"the result has shape {list(got.shape)}, but eps has {list(eps.shape)}: rescale, do not "
+                        "reshape or sum.")
+    norms = got.flatten(1).norm(dim=1)
+    cos = torch.nn.functional.cosine_similarity(got.flatten(1), eps.flatten(1), dim=1)
+    if (cos < 0.999).any():
+        return _not_yet("the direction of the noise changed: only its length may change. Multiply eps by a number "
+                        "per item (√D divided by that item's norm).")
+    if torch.allclose(norms, torch.full_like(norms, math.sqrt(D)), rtol=1e-4):
+        return _right(f"every item now has norm √D = √{D} ≈ {math.sqrt(D):.2f}, where N(0, I) noise almost "
+                      "always lies in many dimensions; the optimizer may turn the noise, not blow it up or shrink it.")
+    if torch.allclose(norms, torch.ones_like(norms), rtol=1e-4):
+        return _not_yet("each item has norm 1: that is a unit vector. Gaussian noise with D numbers has norm about "
+                        "√D; multiply by math.sqrt(D).")
+    if torch.allclose(norms, torch.full_like(norms, float(D)), rtol=1e-4):
+        return _not_yet("each item has norm D; it should be √D (the square root of the number of entries).")
+    whole = eps * math.sqrt(D) / eps.flatten(1).norm()
+    if torch.allclose(got, whole, rtol=1e-4) or abs(got.flatten(1).norm().item() - math.sqrt(D)) < 1e-3:
+        return _not_yet("you rescaled the whole batch at once: each item (eps[0], eps[1], ...) gets its own norm. "
+                        "Use eps.flatten(1).norm(dim=1), reshaped to broadcast.")
+    return _not_yet(f"the norms are {[round(v, 2) for v in norms.tolist()]}, but each should be √D ≈ "
+                    f"{math.sqrt(D):.2f}: eps * (√D / norm of each item).")
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 04: melody
+
+FRERE_JACQUES = "4/4 c4 d e c | c d e c | e f g2 | e4 f g2"  # as in data/examples/frere_jacques.mid
+
+
+def check_frere_jacques(text) -> Feedback:
+    """Check the first bar (or more) of *Frère Jacques* in C major, written in tinyNotation.
+
+    >>> check_frere_jacques("4/4 c4 d e c").ok
+    True
+    """
+    return check_melody(text, FRERE_JACQUES, name="Frère Jacques", min_notes=4)
+
+
+def check_accuracy_fn(fn) -> Feedback:
+    """Check ``fn(target, achieved, pitch_class=False)``: the share of melody steps whose top voice is right.
+
+    ``target`` and ``achieved`` are lists of MIDI pitches per step, ``None`` for a rest (in the
+    target: a free step, not counted; in the music: silence, a miss). With ``pitch_class=True``
+    octaves do not matter (``p % 12``).
+
+    >>> def acc(target, achieved, pitch_class=False):
+    ...     pairs = [(t, a) for t, a in zip(target, achieved) if t is not None]
+    ...     same = lambda t, a: a is not None and (t % 12 == a % 12 if pitch_class else t == a)
+    ...     return sum(same(t, a) for t, a in pairs) / len(pairs)
+    >>> check_accuracy_fn(acc).ok
+    True
+    """
+    target = [60, 60, 62, 62, None, None, 64, 64]
+    achieved = [60, 72, 62, None, 65, 67, 64, 52]  # right, octave up, right, silent, (free), (free), right, octave down
+    if not callable(fn):
+        return _not_yet(f"my_accuracy should be a function (a def); you gave {_a(type(fn).__name__)}.")
+    results = {}
+    for pitch_class in (False, True):
+        try:
+            out = fn(list(target), list(achieved), pitch_class=pitch_class)
+        except NotImplementedError:
+            return _not_yet("write the body of my_accuracy in place of the '...'.")
+        except TypeError as exc:
+            if "pitch_class" in str(exc):
+                return _not_yet("my_accuracy needs the keyword argument: def my_accuracy(target, achieved, "
+                                "pitch_class=False).")
+            return _not_yet(f"my_accuracy raised TypeError: {exc}. Is a None (a rest or silence) used in "
+                            "arithmetic, like None % 12? Test 'a is not None' first.")
+        except ZeroDivisionError:
+            return _not_yet("my_accuracy divided by zero: divide by the number of steps where the target has a pitch.")
+        except Exception as exc:  # the student's code
+            return _not_yet(f"my_accuracy raised {type(exc).__name__}: {exc}.")
+        if out is None or out is Ellipsis:
+            return _not_yet("my_accuracy returns nothing yet: end it with 'return' and the fraction.")
+        value, problem = _number(out, "the accuracy")
+        if problem:
+            return _not_yet("my_accuracy should return one number, a fraction from 0 to 1.")
+        results[pitch_class] = value
+    exact, pc = results[False], results[True]
+    same = lambda v, w: abs(v - w) < 1e-6  # noqa: E731
+    if same(exact, 3 / 6) and same(pc, 5 / 6):
+        return _right("on this example exact accuracy is 3/6 and pitch-class accuracy 5/6: the two rests of the "
+                      "target are free; a top voice an octave off counts only for pitch classes; silence is a "
+                      "miss for both.")
+    if exact > 1 or pc > 1:
+        kind = "a percentage" if max(exact, pc) <= 100 and (same(exact, 50) or same(pc, 500 / 6)) else "a count"
+        return _not_yet(f"you return {kind} ({exact:g}); return a fraction from 0 to 1 (divide by the number "
+                        "of melody steps).")
+    if same(exact, 3 / 8) or same(pc, 5 / 8):
+        return _not_yet("you divide by all 8 steps, but 2 of them are rests in the target: those steps are free "
+                        "and are not counted. Keep only the steps where the target is not None.")
+    if same(exact, pc):
+        return _not_yet(f"both modes give {exact:.3g}: with pitch_class=True compare t % 12 with a % 12, so that a "
+                        "C5 counts for a C4.")
+    if same(pc, 6 / 6) or same(pc, 1.0):
+        return _not_yet("pitch-class accuracy should not forgive silence: where the music is silent (None) the "
+                        "melody is missing, a miss in both modes.")
+    if same(exact, 4 / 6) and same(pc, 5 / 6):
+        return _not_yet("exact accuracy counts silence as right somewhere: a None in the music is a miss.")
+    if not same(exact, 3 / 6):
+        return _not_yet(f"exact accuracy on this example should be 3/6 (right, octave up, right, silent, right, "
+                        f"octave down over the 6 melody steps); yours is {exact:.3g}.")
+    return _not_yet(f"exact accuracy is right (3/6). Pitch-class accuracy should be 5/6 here (the two octave "
+                    f"errors count, silence does not); yours is {pc:.3g}.")
+
+
+def check_hinge_on(fn) -> Feedback:
+    """Check ``fn(x)``: the cost of a cell that must sound, ``relu(MARGIN - x)^2`` (``controls.hinge_on``).
+
+    >>> from dittoedu.controls import hinge_on
+    >>> check_hinge_on(hinge_on).ok
+    True
+    """
+    import torch
+
+    from .controls import MARGIN
+
+    x = torch.tensor([-1.0, -0.2, 0.0, 0.01, 0.3, 0.5, 0.8, 1.0], dtype=torch.float64)
+    out, problem = _call(fn, x.clone(), what="my_hinge_on(x)")
+    if problem:
+        return problem
+    if out is None or out is Ellipsis:
+        return _not_yet("my_hinge_on returns nothing yet: end it with 'return' and the cost.")
+    try:
+        got = _to_numpy(torch.as_tensor(out, dtype=torch.float64) + torch.zeros_like(x))
+    except Exception:
+        return _not_yet("my_hinge_on should return a tensor of costs, one per cell of x.")
+    relu = torch.nn.functional.relu
+    want = _to_numpy(relu(MARGIN - x) ** 2)
+    if _close(got, want):
+        return _right(f"relu({MARGIN} − x)²: a silent cell (x = −1) costs {want[0]:.2f}, a cell just above the "
+                      f"threshold (x = 0.01) still costs {want[3]:.2f}, and only a cell past the margin "
+                      f"(x ≥ {MARGIN}) costs nothing. The optimizer cannot park the melody at the threshold.")
+    if _close(got, _to_numpy(relu(-x) ** 2)):
+        return _not_yet("this hinge has no margin: a cell at x = 0.01 costs nothing, so the optimizer stops right "
+                        "at the threshold, where the next tiny change switches the note off. Push it past the "
+                        f"margin: relu(MARGIN − x)², MARGIN = {MARGIN}.")
+    if _close(got, _to_numpy(relu(x - MARGIN) ** 2)) or _close(got, _to_numpy(relu(x + MARGIN) ** 2)):
+        return _not_yet("your cost grows as the cell gets LOUDER; a cell that must sound should cost more when it "
+                        "is silent (x small): relu(MARGIN − x)².")
+    if _close(got, _to_numpy(relu(MARGIN - x))):
+        return _not_yet("square it: relu(MARGIN − x)² is smooth at the margin, so the gradient shrinks as the "
+                        "cell gets there instead of jumping.")
+    if _close(got, _to_numpy((MARGIN - x) ** 2)):
+        return _not_yet("without the relu a cell ABOVE the margin costs something too, so loud cells are pulled "
+                        "back down to exactly the margin. Only cells below it should pay: relu(MARGIN − x)².")
+    return _not_yet(f"at x = −1 the cost should be ({MARGIN} + 1)² = {want[0]:.2f}, at x = {MARGIN} and above 0; "
+                    f"yours gives {got[0]:.3g} and {got[5]:.3g}. Use torch.relu(MARGIN − x) ** 2.")
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 05: chords
+
+
+def _pitch_classes(answer) -> set[int] | None:
+    """Pitch classes from note names (``"G B D F"``, ``["G", "B"]``, ``"G4"``) or numbers 0-11; None if unreadable."""
+    if isinstance(answer, str):
+        answer = answer.replace(",", " ").split()
+    try:
+        items = list(answer)
+    except TypeError:
+        return None
+    out = set()
+    for item in items:
+        if isinstance(item, bool):
+            return None
+        if isinstance(item, int):
+            out.add(item % 12)
+            continue
+        if not isinstance(item, str):
+            return None
+        p = parse_pitch(item if re.search(r"\d\s*$", item) else item + "4")
+        if p is None:
+            return None
+        out.add(p % 12)
+    return out
+
+
+def _pc_names(pcs, root: int = 0) -> str:
+    """Names of pitch classes, in order up from ``root``: ``_pc_names({2, 7, 11}, root=7) == 'G B D'``."""
+    from .roll import PITCH_NAMES
+
+    return " ".join(PITCH_NAMES[pc] for pc in sorted(pcs, key=lambda pc: (pc - root) % 12))
+
+
+def check_chord_tones(answer, symbol: str = "G7") -> Feedback:
+    """Check the notes of a chord symbol (names like ``"G B D F"`` or pitch classes 0-11), against music21.
+
+    >>> check_chord_tones("G B D F").ok
+    True
+    >>> check_chord_tones("G B D")
+    Not yet: G B D is the G major triad...
+    """
+    from .targets import parse_chords
+
+    chord = parse_chords(symbol, bars=1)[0]
+    want = set(chord.pitch_classes)
+    if _not_answered(answer):
+        return _not_yet(f"write the notes of {symbol} in place of the '...', e.g. \"C E G\" for C major.")
+    got = _pitch_classes(answer)
+    if got is None:
+        return _not_yet("write note names separated by spaces, like \"C E G\" (sharps '#', flats 'b'), or a list "
+                        "of pitch classes 0-11.")
+    letter = re.match(r"[A-G][#b]?", symbol[:1].upper() + symbol[1:])
+    root = parse_pitch(letter.group(0) + "4") % 12 if letter else chord.bass
+    if got == want:
+        return _right(f"{symbol} = {_pc_names(want, root)}. The chords control rewards every sounding note whose "
+                      "pitch class is one of these, in any octave.")
+    missing, extra = want - got, got - want
+    triad = {root, (root + 4) % 12, (root + 7) % 12}
+    dominant = symbol.endswith("7") and not symbol.endswith("maj7")
+    seventh = _pc_names({(root + 10) % 12})
+    if dominant and got == triad:
+        return _not_yet(f"{_pc_names(got, root)} is the {symbol[:-1]} major triad; the 7 adds a fourth note, a minor "
+                        f"seventh above the root ({seventh}).")
+    if dominant and got == triad | {(root + 11) % 12}:
+        return _not_yet(f"that is {symbol[:-1]}maj7: a plain '7' is a MINOR seventh above the root, ten semitones "
+                        f"({seventh}), not eleven.")
+    parts = []
+    if missing:
+        parts.append(f"missing {_pc_names(missing, root)}")
+    if extra:
+        parts.append(f"{_pc_names(extra, root)} is not in it")
+    return _not_yet(f"{symbol} has {len(want)} notes; yours: {', '.join(parts)}. Count up from the root "
+                    f"{_pc_names({root})}: a major third (4 semitones), a fifth (7), and for a 7 a minor seventh (10).")
+
+
+def check_roman_progression(answer, numerals: str = "I vi IV V", key: str = "G") -> Feedback:
+    """Check chord symbols (``"G Em C D"``) for a progression of roman numerals in a key, one chord per bar.
+
+    >>> check_roman_progression("G Em C D").ok
+    True
+    >>> check_roman_progression("C Am F G")
+    Not yet: that is I vi IV V in C major...
+    """
+    from .targets import parse_chords
+
+    want = parse_chords(numerals, bars=len(numerals.split()), key=key)
+    if _not_answered(answer):
+        return _not_yet("write chord symbols separated by spaces in place of the '...', like \"C Am F G\".")
+    if not isinstance(answer, str):
+        return _not_yet(f"write the chords as text in quotes, like \"C Am F G\"; you gave {_a(type(answer).__name__)}.")
+    if any(t in ("I", "i", "V", "v", "IV", "iv", "vi", "VI") for t in answer.split()):
+        return _not_yet("write chord SYMBOLS (letters like 'G' or 'Em'), not roman numerals: the point is to "
+                        f"translate {numerals} into the key of {key}.")
+    try:
+        got = parse_chords(answer, bars=len(answer.split()))
+    except MusicInputError as exc:
+        return _not_yet(f"dittoedu could not read your chords: {exc}")
+    if len(got) != len(want):
+        return _not_yet(f"{numerals} has {len(want)} chords; you wrote {len(got)}.")
+    in_c = parse_chords(numerals, bars=len(want), key="C")
+    if key != "C" and all(g.pitch_classes == c.pitch_classes for g, c in zip(got, in_c)):
+        return _not_yet(f"that is {numerals} in C major. In {key} major the scale starts on {key}: "
+                        "I is the chord on the 1st note of that scale, vi on the 6th, and so on.")
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g.pitch_classes != w.pitch_classes:
+            numeral = numerals.split()[i]
+            quality = "minor (lowercase numeral)" if numeral.islower() else "major (uppercase numeral)"
+            if g.bass == w.bass:
+                return _not_yet(f"chord {i + 1} ({numeral}) has the right root but should be {quality}: "
+                                f"{w.symbol}, not {g.symbol}.")
+            return _not_yet(f"chord {i + 1} ({numeral}) should be {w.symbol}, not {g.symbol}. Count up the scale of "
+                            f"{key} major: {numeral} is built on its {_ordinal(_numeral_degree(numeral))} note.")
+    return _right(f"{numerals} in {key} major is {' '.join(w.symbol for w in want)}: uppercase numerals are major "
+                  "chords, lowercase minor. The same numerals in another key give other symbols, the same sound "
+                  "moved up or down.")
+
+
+def _numeral_degree(numeral: str) -> int:
+    return {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7}.get(
+        re.sub(r"[^ivIV]", "", numeral).lower(), 1)
+
+
+def _ordinal(n: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
+
+
+def check_chord_tone_ratio(answer, sounding, chord: str) -> Feedback:
+    """Check the chord-tone ratio of one step by hand: the share of the sounding notes that belong to ``chord``.
+
+    ``sounding`` lists the notes (names like ``"E4"``); each counts, even two in the same pitch class.
+
+    >>> check_chord_tone_ratio(0.75, ["C3", "E4", "G4", "D5"], "C").ok
+    True
+    """
+    from .targets import parse_chords
+
+    value, problem = _number(answer, "your ratio")
+    if problem:
+        return problem
+    tones = set(parse_chords(chord, bars=1)[0].pitch_classes)
+    pcs = [parse_pitch(n) % 12 for n in sounding]
+    n_in = sum(pc in tones for pc in pcs)
+    want = n_in / len(pcs)
+    same = lambda v, w: abs(v - w) < 5e-3  # noqa: E731
+    if same(value, want):
+        return _right(f"{n_in} of the {len(pcs)} sounding notes are tones of {chord} ({_pc_names(tones)}): "
+                      f"{n_in}/{len(pcs)} = {want:.3f}. The metric counts every sounding cell like this, over all steps.")
+    if abs(value - 100 * want) < 0.5:
+        return _not_yet(f"that is a percentage; give the fraction, {value / 100:g}.")
+    if same(value, 1 - want):
+        return _not_yet("that is the share of notes OUTSIDE the chord; the ratio counts the chord tones.")
+    distinct = {pc for pc in pcs}
+    if distinct and same(value, len(distinct & tones) / len(distinct)):
+        return _not_yet("you counted pitch classes once each; count every sounding note, even when two share "
+                        "a pitch class (C3 and C5 are two notes).")
+    if same(value, n_in / len(tones)) or same(value, len(set(pcs) & tones) / len(tones)):
+        return _not_yet(f"you divided by the number of chord tones ({len(tones)}); divide by the number of "
+                        f"sounding notes ({len(pcs)}).")
+    return _not_yet(f"not {value:g}. Which of {', '.join(sounding)} are in {chord} = {_pc_names(tones)}? Divide "
+                    "their count by the number of sounding notes.")
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 06: form
+
+
+def check_form_ssm(answer, form: str = "ABAB") -> Feedback:
+    """Check a target self-similarity matrix written by hand for a form, one bar per letter.
+
+    >>> check_form_ssm([[1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1]]).ok
+    True
+    """
+    import numpy as np
+
+    from .targets import form_ssm
+
+    values, problem = _numbers(answer, "your matrix")
+    if problem:
+        return problem
+    want = form_ssm(form, bars=len(form)).numpy()
+    n = len(form)
+    if values.shape != (n, n):
+        return _not_yet(f"{form} has {n} bars, so the matrix is {n} × {n} (a list of {n} rows of {n} numbers); "
+                        f"yours has shape {list(values.shape)}.")
+    if np.array_equal(values, want):
+        return _right(f"entry [i, j] is 1 when bars i and j carry the same letter: the diagonal is all 1 (a bar "
+                      f"is like itself) and the matrix is symmetric. This is DITTO's structure target for {form}.")
+    if not np.isin(values, (0, 1)).all():
+        return _not_yet("the target only holds 0 (different sections) and 1 (the same section).")
+    if not np.all(np.diag(values) == 1):
+        return _not_yet("look at the diagonal: every bar is the same as itself, so entry [i, i] is 1.")
+    if not np.array_equal(values, values.T):
+        return _not_yet("the matrix should be symmetric: if bar i is like bar j, bar j is like bar i.")
+    for other in ("AABA", "AABB", "ABBA", "ABAC", "AAAA", "ABCD"):
+        if other != form and len(other) == n and np.array_equal(values, form_ssm(other, bars=n).numpy()):
+            return _not_yet(f"that is the matrix of {other}, not {form}. Write the letters along both sides and put "
+                            "a 1 where the row's letter equals the column's.")
+    i, j = map(int, np.argwhere(values != want)[0])
+    return _not_yet(f"entry [{i}, {j}] (bar {i + 1} against bar {j + 1}: {form[i]} and {form[j]}) should be "
+                    f"{int(want[i, j])}.")
+
+
+def check_cosine(fn) -> Feedback:
+    """Check ``fn(a, b)``: the cosine similarity of two bars flattened to vectors, ``a·b / (|a| |b|)``.
+
+    >>> import torch
+    >>> check_cosine(lambda a, b: torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0)).ok
+    True
+    """
+    import torch
+
+    a = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]], dtype=torch.float64)
+    b = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0]], dtype=torch.float64)
+    out, problem = _call(fn, a.clone(), b.clone(), what="my_cosine(a, b)")
+    if problem:
+        return problem
+    if out is None or out is Ellipsis:
+        return _not_yet("my_cosine returns nothing yet: end it with 'return' and the similarity.")
+    value, problem = _number(out, "the similarity")
+    if problem:
+        return _not_yet("my_cosine should return ONE number for two bars; flatten both and take one dot product.")
+    dot, na, nb = (a * b).sum().item(), a.norm().item(), b.norm().item()
+    want = dot / (na * nb)
+    same = lambda v, w: abs(v - w) < 1e-6  # noqa: E731
+    if same(value, want):
+        return _right(f"a·b / (|a| |b|) = {dot:g} / ({na:.3f} · {nb:.3f}) = {want:.3f}. 1 means the two bars hold "
+                      "the same notes (in proportion), 0 that they share none.")
+    if same(value, dot):
+        return _not_yet(f"{value:g} is the dot product; divide by both lengths |a| |b| so that a bar with more "
+                        "notes is not 'more similar'.")
+    if same(value, dot / na) or same(value, dot / nb) or same(value, dot / (na * na)) or same(value, dot / (nb * nb)):
+        return _not_yet("divide by the lengths of BOTH vectors: a·b / (|a| · |b|).")
+    if same(value, 1 - want):
+        return _not_yet("that is the cosine DISTANCE, 1 − similarity; return the similarity itself.")
+    if same(value, dot / (na**2 * nb**2)) or same(value, dot / (a.sum().item() * b.sum().item())):
+        return _not_yet("the lengths are square roots of sums of squares: |a| = sqrt((a ** 2).sum()).")
+    return _not_yet(f"not {value:.4g}. Flatten the bars, then a·b / (|a| |b|): (a * b).sum() / (a.norm() * b.norm()).")
+
+
+def _canonical_form(letters: str) -> str:
+    """Relabel sections in order of appearance: ``'BBAB' -> 'AABA'``."""
+    names = {}
+    return "".join(names.setdefault(c, "ABCDEFGH"[len(names)]) for c in letters)
+
+
+def check_form_reading(answer, form: str) -> Feedback:
+    """Check a form read off a self-similarity matrix, one letter per bar (``"AABB"``); any letters in the same pattern.
+
+    >>> check_form_reading("AABB", "AABB").ok and check_form_reading("x x y y", "AABB").ok
+    True
+    >>> check_form_reading("ABAB", "AABB")
+    Not yet: ...
+    """
+    if _not_answered(answer):
+        return _not_yet("write one letter per bar in place of the '...', like \"ABAB\".")
+    if not isinstance(answer, str):
+        return _not_yet(f"write the form as text in quotes, like \"ABAB\"; you gave {_a(type(answer).__name__)}.")
+    letters = "".join(answer.split()).upper()
+    if len(letters) != len(form):
+        return _not_yet(f"the matrix has {len(form)} bars, so write {len(form)} letters, one per bar; "
+                        f"you wrote {len(letters)}.")
+    if _canonical_form(letters) == _canonical_form(form):
+        return _right(f"{_canonical_form(form)}: bars with a bright square between them (similarity near 1) "
+                      "share a letter. Which letter you call a section does not matter, only which bars match.")
+    for i in range(len(form)):
+        for j in range(i + 1, len(form)):
+            should = form[i] == form[j]
+            says = letters[i] == letters[j]
+            if should != says:
+                look = f"row {i + 1}, column {j + 1}"
+                if should:
+                    return _not_yet(f"bars {i + 1} and {j + 1} are alike (look at {look}: a bright square), so "
+                                    "they should share a letter.")
+                return _not_yet(f"bars {i + 1} and {j + 1} are not alike (look at {look}: a dark square), so "
+                                "they need different letters.")
+    return _not_yet("compare the bars two by two in the matrix.")  # not reached
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 07: inpainting, outpainting, looping
+
+
+def check_keep_mask(answer, bars=(1, 4), n_steps: int = 64, steps_per_bar: int = 16) -> Feedback:
+    """Check a keep mask ``[T]`` (bools, 0/1, or text like ``"0:16,48:64"``) that keeps the given bars (1-based).
+
+    >>> import torch
+    >>> keep = torch.zeros(64, dtype=torch.bool); keep[0:16] = True; keep[48:64] = True
+    >>> check_keep_mask(keep).ok
+    True
+    """
+    import numpy as np
+
+    want = np.zeros(n_steps, dtype=bool)
+    for b in bars:
+        want[(b - 1) * steps_per_bar : b * steps_per_bar] = True
+    ranges = ", ".join(f"{(b - 1) * steps_per_bar}:{b * steps_per_bar}" for b in bars)
+    names = " and ".join(f"bar {b}" for b in bars)
+    if isinstance(answer, str) and not _not_answered(answer):
+        from .controls import parse_keep
+
+        try:
+            answer = parse_keep(answer, n_steps=n_steps)
+        except MusicInputError as exc:
+            return _not_yet(str(exc).replace("--keep", "the text"))
+    values, problem = _numbers(answer, "your mask")
+    if problem:
+        return problem
+    values = values.ravel()
+    if values.size != n_steps:
+        return _not_yet(f"the mask has one value per step: {n_steps} of them; yours has {values.size}.")
+    got = values > 0.5
+    if np.array_equal(got, want):
+        return _right(f"{names} are steps {ranges} (a bar is {steps_per_bar} steps, ends excluded): those steps are "
+                      "kept from the reference, the model writes the rest.")
+    if np.array_equal(got, ~want):
+        return _not_yet(f"that keeps the gap and regenerates {names}: the mask is True on the steps to KEEP.")
+    for shift in (-steps_per_bar, steps_per_bar):
+        if np.array_equal(got, np.roll(want, shift)) and not (want[0] and shift < 0):
+            return _not_yet(f"one bar off: bar 1 is steps 0:{steps_per_bar} (Python counts from 0, bars from 1), "
+                            f"so {names} are {ranges}.")
+    runs = [(a, b) for a, b in _runs(got)]
+    for a, b in runs:
+        if (b - a) % steps_per_bar in (1, steps_per_bar - 1):
+            return _not_yet(f"steps {a}:{b} are {b - a} steps long, not a whole bar: in a:b the end b is NOT "
+                            f"included, so bar 1 is 0:{steps_per_bar}.")
+    return _not_yet(f"keep exactly {names}: steps {ranges.replace(', ', ' and ')}; you keep "
+                    f"{', '.join(f'{a}:{b}' for a, b in runs) or 'nothing'}.")
+
+
+def _runs(mask):
+    import numpy as np
+
+    padded = np.concatenate([[0], np.asarray(mask, dtype=int), [0]])
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def check_f1(answer, tp: int, fp: int, fn: int) -> Feedback:
+    """Check an F1 score from counts: ``tp`` notes in both, ``fp`` only in the result, ``fn`` only in the reference.
+
+    >>> check_f1(0.8, tp=8, fp=2, fn=2).ok
+    True
+    """
+    value, problem = _number(answer, "your F1")
+    if problem:
+        return problem
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    want = 2 * tp / (2 * tp + fp + fn)
+    same = lambda v, w: abs(v - w) < 5e-3  # noqa: E731
+    if same(value, want):
+        return _right(f"precision {tp}/{tp + fp} = {precision:.3f}, recall {tp}/{tp + fn} = {recall:.3f}, and F1, "
+                      f"their harmonic mean, = 2·{tp} / (2·{tp} + {fp} + {fn}) = {want:.3f}. It is 1 only when "
+                      "every kept note is there and nothing else is.")
+    if same(value, precision) and not same(precision, recall):
+        return _not_yet(f"{value:.3f} is the precision (how many of the result's notes are right); F1 also needs "
+                        "the recall, and combines the two: 2PR / (P + R).")
+    if same(value, recall) and not same(precision, recall):
+        return _not_yet(f"{value:.3f} is the recall (how many of the reference's notes came back); F1 also needs "
+                        "the precision, and combines the two: 2PR / (P + R).")
+    if same(value, (precision + recall) / 2):
+        return _not_yet("that is the ordinary mean of precision and recall; F1 is their HARMONIC mean, "
+                        "2PR / (P + R), which punishes a low one more.")
+    if same(value, tp / (tp + fp + fn)):
+        return _not_yet("that is tp / (tp + fp + fn) (the Jaccard index); F1 counts the matches twice: "
+                        "2·tp / (2·tp + fp + fn).")
+    if abs(value - 100 * want) < 0.5:
+        return _not_yet(f"that is a percentage; give the fraction, {value / 100:g}.")
+    return _not_yet(f"not {value:g}. Precision = tp / (tp + fp), recall = tp / (tp + fn), F1 = 2PR / (P + R).")
+
+
+def check_loop_partner(answer, step: int, n: int, n_steps: int) -> Feedback:
+    """Check which step of the first ``n`` steps must match ``step`` (in the last ``n``) for a seamless loop.
+
+    >>> check_loop_partner(2, step=50, n=16, n_steps=64).ok
+    True
+    """
+    value, problem = _number(answer, "the step number")
+    if problem:
+        return problem
+    start = n_steps - n
+    want = step - start
+    if value == want:
+        return _right(f"the last {n} steps start at step {start}, so step {step} is the {want}th step of the tail "
+                      f"(counting from 0) and must match step {want} of the head. Then the end of the piece flows "
+                      "back into its beginning when it loops.")
+    if value == want + 1 or value == step - start + 1:
+        return _not_yet(f"off by one: steps count from 0. The tail starts at step {start}, so step {start} "
+                        f"matches step 0.")
+    if value == step - n:
+        return _not_yet(f"step {step} − {n} = {value:g} is one loop length back, but the tail is the LAST {n} "
+                        f"steps: it starts at {n_steps} − {n} = {start}, and matches the first {n} steps.")
+    if value == n_steps - step:
+        return _not_yet("that counts back from the end; the loop repeats in the same direction: the tail's "
+                        "first step matches step 0.")
+    return _not_yet(f"not {value:g}. The tail is steps {start}..{n_steps - 1}; it must equal steps 0..{n - 1}, "
+                    "in the same order.")

@@ -17,7 +17,7 @@ def test_there_are_twenty_held_out_targets_per_control():
     counts = {}
     for name, bars, build in requests:
         counts[name] = counts.get(name, 0) + 1
-        if counts[name] == 1:
+        if counts[name] == 1 or name == "structure":
             assert build()[0].name == name
     assert counts == {k: 20 for k in ["melody", "chords", "intensity", "structure", "inpaint", "outpaint", "loop"]}
     from dittoedu.corpus import is_validation  # noqa: F401  (targets come from the validation split)

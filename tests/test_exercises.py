@@ -250,3 +250,508 @@ def test_lesson_solutions_pass_the_notebook_checks():
                 assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
                 seen.add(name)
     assert seen == set(checks), f"the lesson plan has no solution for {set(checks) - seen}"
+
+
+# =============================================================================================
+# lessons 02-07: each check praises a right answer and names the typical mistake
+
+
+# lesson 02: the noise schedule, the preconditioning, an Euler step
+
+
+def test_karras_sigmas_right_with_or_without_the_final_zero():
+    from dittoedu.diffusion import get_sigmas_karras
+
+    sigmas = get_sigmas_karras(8)
+    for answer in (sigmas, sigmas[:-1], sigmas.tolist(), sigmas.numpy()):
+        fb = ex.check_karras_sigmas(answer, n=8)
+        assert fb.ok and "ρ = 7" in fb.message
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda s: ..., ["in place of"]),
+    (lambda s: "lots", ["numbers"]),
+    (lambda s: s[:5], ["5 levels", "n = 8"]),
+    (lambda s: s.flip(0), ["go UP"]),
+    (lambda s: s[:-1].flip(0), ["go UP"]),
+    (lambda s: torch.linspace(80, 0.002, 8), ["evenly spaced", "power ρ"]),
+    (lambda s: 80 ** (1 / 7) + torch.linspace(0, 1, 8) * (0.002 ** (1 / 7) - 80 ** (1 / 7)), ["power 1/ρ", "ρ = 7"]),
+    (lambda s: s[:-1] * 2, ["σ_max = 80"]),
+    (lambda s: torch.cat([s[:3], s[3:4] * 1.5, s[4:-1]]), ["level 3 should be"]),
+])
+def test_karras_sigmas_wrong_answers(make, words):
+    from dittoedu.diffusion import get_sigmas_karras
+
+    assert says(ex.check_karras_sigmas(make(get_sigmas_karras(8)), n=8), *words)
+
+
+def test_scalings_right():
+    from dittoedu.diffusion import SIGMA_DATA as d
+
+    fb = ex.check_scalings(lambda s: (d**2 / (s**2 + d**2), s * d / torch.sqrt(s**2 + d**2)))
+    assert fb.ok and "c_skip ≈ 1" in fb.message
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda s: (..., ...), ["c_skip"]),  # still the placeholders
+    (lambda s: None, ["return c_skip, c_out"]),
+    (lambda s: 0.5, ["two things"]),
+    ("not a function", ["should be a function"]),
+    (lambda s: 1 / 0, ["ZeroDivisionError"]),
+    (lambda s: (s * 0.5 / torch.sqrt(s**2 + 0.25), 0.25 / (s**2 + 0.25)), ["swapped"]),
+    (lambda s: (0.5 / (s + 0.5), s * 0.5 / torch.sqrt(s**2 + 0.25)), ["square both"]),
+    (lambda s: (s**2 / (s**2 + 0.25), s * 0.5 / torch.sqrt(s**2 + 0.25)), ["upside down"]),
+    (lambda s: (0.25 / (s**2 + 0.25), s * 0.5 / (s**2 + 0.25)), ["c_skip is right", "square root"]),
+    (lambda s: (0.25 / (s**2 + 0.25), s * 0.25), ["c_skip is right", "close to σ_d"]),
+])
+def test_scalings_wrong_answers(fn, words):
+    assert says(ex.check_scalings(fn), *words)
+
+
+def test_euler_step_right():
+    fb = ex.check_euler_step(lambda x, d, s, n: x + (n - s) * (x - d) / s)
+    assert fb.ok and "DDIM" in fb.message
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda x, d, s, n: x, ["did not move"]),
+    (lambda x, d, s, n: d, ["denoiser's guess", "σ_next"]),
+    (lambda x, d, s, n: x + (s - n) * (x - d) / s, ["wrong way"]),
+    (lambda x, d, s, n: x + (n - s) * (d - x) / s, ["wrong way"]),
+    (lambda x, d, s, n: x + (n - s) * (x - d), ["divide by σ"]),
+    (lambda x, d, s, n: x + n * (x - d) / s, ["DIFFERENCE"]),
+    (lambda x, d, s, n: None, ["return x_next"]),
+    (lambda x, d, s, n: x @ x, ["RuntimeError"]),
+    (lambda x, d, s, n: 2 * x, ["two parts"]),
+])
+def test_euler_step_wrong_answers(fn, words):
+    assert says(ex.check_euler_step(fn), *words)
+
+
+# lesson 03: decibels, a swell, the MSE, the sphere
+
+
+@pytest.mark.parametrize("answer", [-23.01, "-23 dB", torch.tensor(-23.0103), 20 * np.log10(0.1 / np.sqrt(2))])
+def test_sine_db_right(answer):
+    fb = ex.check_sine_db(answer, amplitude=0.1)
+    assert fb.ok and "√2" in fb.message
+
+
+@pytest.mark.parametrize("answer, words", [
+    (..., ["in place of"]),
+    ("loud", ["should be a number"]),
+    (-20.0, ["PEAK", "√2"]),
+    (10 * np.log10(0.1 / np.sqrt(2)), ["10 log10 is for a power"]),
+    (20 * np.log10(0.05), ["divided the peak by 2"]),
+    (0.0707, ["not yet in dB"]),
+    (23.01, ["sign is flipped"]),
+    (-40, ["two steps"]),
+])
+def test_sine_db_wrong_answers(answer, words):
+    assert says(ex.check_sine_db(answer, amplitude=0.1), *words)
+
+
+def test_swell_curve_right():
+    fb = ex.check_swell_curve([0.1, 0.4, 0.9, 0.5, 0.2])
+    assert fb.ok and "loudest" in fb.message
+    assert ex.check_swell_curve(np.array([0.0, 1.0, 0.0])).ok
+
+
+@pytest.mark.parametrize("curve, words", [
+    (..., ["in place of"]),
+    ([0.5, 0.6], ["at least 3 points"]),
+    ([0.1, 1.4, 0.1], ["between 0 (quiet) and 1 (loud)"]),
+    ([0.5, 0.6, 0.55], ["almost flat"]),
+    ([0.1, 0.3, 0.6, 0.9], ["at the END", "crescendo"]),
+    ([0.9, 0.6, 0.3, 0.1], ["at the START", "fade-out"]),
+    ([0.8, 0.9, 0.1], ["start is nearly as loud"]),
+    ([0.1, 0.9, 0.8, 0.75], ["end is nearly as loud"]),
+])
+def test_swell_curve_wrong_answers(curve, words):
+    assert says(ex.check_swell_curve(curve), *words)
+
+
+TARGET_DB, ACHIEVED_DB = torch.tensor([-20.0, -20, -18, -18]), torch.tensor([-21.0, -19, -18, -15])
+
+
+def test_mse_db2_right():
+    want = ((ACHIEVED_DB - TARGET_DB) ** 2).mean()
+    fb = ex.check_mse_db2(want, TARGET_DB, ACHIEVED_DB)
+    assert fb.ok and "2.750 dB²" in fb.message
+
+
+@pytest.mark.parametrize("answer, words", [
+    ((ACHIEVED_DB - TARGET_DB).mean(), ["mean error", "cancel"]),
+    ((ACHIEVED_DB - TARGET_DB).abs().mean(), ["ABSOLUTE"]),
+    (((ACHIEVED_DB - TARGET_DB) ** 2).mean().sqrt(), ["root"]),
+    (((ACHIEVED_DB - TARGET_DB) ** 2).sum(), ["SUM", "4"]),
+    (ACHIEVED_DB - TARGET_DB, ["one number", "4 of them"]),
+    (7, ["not 7"]),
+])
+def test_mse_db2_wrong_answers(answer, words):
+    assert says(ex.check_mse_db2(answer, TARGET_DB, ACHIEVED_DB), *words)
+
+
+def test_shell_projection_right():
+    from dittoedu.ito import project_to_shell
+
+    fb = ex.check_shell_projection(project_to_shell)
+    assert fb.ok and "√D" in fb.message
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda e: e, ["norms are"]),
+    (lambda e: None, ["returns nothing"]),
+    (lambda e: e / e.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1), ["norm 1", "√D"]),
+    (lambda e: e * e[0].numel() / e.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1), ["norm D"]),
+    (lambda e: e * e[0].numel() ** 0.5 / e.norm(), ["whole batch at once"]),
+    (lambda e: e.abs(), ["direction of the noise changed"]),
+    (lambda e: e.flatten(), ["shape"]),
+])
+def test_shell_projection_wrong_answers(fn, words):
+    assert says(ex.check_shell_projection(fn), *words)
+
+
+# lesson 04: Frère Jacques, accuracy, the hinge
+
+
+def test_frere_jacques_matches_the_example_file():
+    from dittoedu import roll
+
+    file_notes = sorted(roll.load(ROOT / "data" / "examples" / "frere_jacques.mid").notes, key=lambda n: n.onset)
+    text_notes = sorted(roll.load(ex.FRERE_JACQUES).notes, key=lambda n: n.onset)
+    assert file_notes == text_notes
+    assert ex.check_frere_jacques("4/4 c4 d e c").ok
+    assert says(ex.check_frere_jacques("4/4 c4 d e d"), "note 4 should be C4")
+
+
+def right_accuracy(target, achieved, pitch_class=False):
+    pairs = [(t, a) for t, a in zip(target, achieved) if t is not None]
+    same = (lambda t, a: t % 12 == a % 12) if pitch_class else (lambda t, a: t == a)
+    return sum(a is not None and same(t, a) for t, a in pairs) / len(pairs)
+
+
+def test_accuracy_fn_right():
+    fb = ex.check_accuracy_fn(right_accuracy)
+    assert fb.ok and "3/6" in fb.message and "5/6" in fb.message
+
+
+def _all_steps(target, achieved, pitch_class=False):
+    same = (lambda t, a: t % 12 == a % 12) if pitch_class else (lambda t, a: t == a)
+    return sum(a is not None and t is not None and same(t, a) for t, a in zip(target, achieved)) / len(target)
+
+
+def _ignores_flag(target, achieved, pitch_class=False):
+    return right_accuracy(target, achieved)
+
+
+def _silence_ok_in_pc(target, achieved, pitch_class=False):
+    if not pitch_class:
+        return right_accuracy(target, achieved)
+    pairs = [(t, a) for t, a in zip(target, achieved) if t is not None]
+    return sum(a is None or a % 12 == t % 12 for t, a in pairs) / len(pairs)
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda target, achieved, pitch_class=False: ..., ["returns nothing"]),
+    (lambda target, achieved: 0.5, ["keyword argument", "pitch_class=False"]),
+    (lambda target, achieved, pitch_class=False: sum(t % 12 == a % 12 for t, a in zip(target, achieved)),
+     ["None", "is not None"]),
+    (_all_steps, ["all 8 steps", "rests"]),
+    (_ignores_flag, ["both modes", "% 12"]),
+    (_silence_ok_in_pc, ["should not forgive silence"]),
+    (lambda target, achieved, pitch_class=False: 100 * right_accuracy(target, achieved, pitch_class), ["percentage"]),
+    (lambda target, achieved, pitch_class=False: "high", ["one number"]),
+    (42, ["should be a function"]),
+])
+def test_accuracy_fn_wrong_answers(fn, words):
+    assert says(ex.check_accuracy_fn(fn), *words)
+
+
+def test_hinge_on_right():
+    from dittoedu.controls import hinge_on
+
+    for fn in (hinge_on, lambda x: torch.relu(0.5 - x) ** 2):
+        fb = ex.check_hinge_on(fn)
+        assert fb.ok and "cannot park" in fb.message
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda x: x * 0, ["at x = −1"]),
+    (lambda x: torch.relu(-x) ** 2, ["no margin", "threshold"]),
+    (lambda x: torch.relu(x - 0.5) ** 2, ["LOUDER"]),
+    (lambda x: torch.relu(0.5 - x), ["square it"]),
+    (lambda x: (0.5 - x) ** 2, ["without the relu"]),
+    (lambda x: None, ["returns nothing"]),
+])
+def test_hinge_on_wrong_answers(fn, words):
+    assert says(ex.check_hinge_on(fn), *words)
+
+
+# lesson 05: chords
+
+
+@pytest.mark.parametrize("answer", ["G B D F", "g b d f", ["G", "B", "D", "F"], [7, 11, 2, 5], "G3, B3, D4, F4"])
+def test_chord_tones_right(answer):
+    fb = ex.check_chord_tones(answer, "G7")
+    assert fb.ok and "G B D F" in fb.message
+
+
+@pytest.mark.parametrize("answer, words", [
+    ("...", ["in place of"]),
+    ("G B D", ["major triad", "minor seventh", "F"]),
+    ("G B D F#", ["maj7", "MINOR seventh"]),
+    ("G Bb D F", ["missing B", "Bb is not in it"]),
+    ("H B D F", ["note names"]),
+])
+def test_chord_tones_wrong_answers(answer, words):
+    assert says(ex.check_chord_tones(answer, "G7"), *words)
+
+
+def test_roman_progression_right():
+    fb = ex.check_roman_progression("G Em C D", "I vi IV V", key="G")
+    assert fb.ok and "uppercase" in fb.message
+    assert ex.check_roman_progression("G, Em, C, D", "I vi IV V", key="G").ok
+
+
+@pytest.mark.parametrize("answer, words", [
+    ("...", ["in place of"]),
+    ("C Am F G", ["in C major", "scale starts on G"]),
+    ("G E C D", ["chord 2 (vi)", "minor", "Em"]),
+    ("G Em C", ["4 chords", "3"]),
+    ("I vi IV V", ["SYMBOLS"]),
+    ("G Em C Hm", ["could not read"]),
+    ("G Em D D", ["chord 3 (IV) should be C"]),
+    (["G", "Em"], ["as text"]),
+])
+def test_roman_progression_wrong_answers(answer, words):
+    assert says(ex.check_roman_progression(answer, "I vi IV V", key="G"), *words)
+
+
+SOUNDING = ["C3", "G3", "E4", "C5", "D5"]
+
+
+def test_chord_tone_ratio_right():
+    fb = ex.check_chord_tone_ratio(4 / 5, SOUNDING, "C")
+    assert fb.ok and "4/5" in fb.message
+    assert ex.check_chord_tone_ratio("0.8", SOUNDING, "C").ok
+
+
+@pytest.mark.parametrize("answer, words", [
+    (..., ["in place of"]),
+    (80, ["percentage", "0.8"]),
+    (0.2, ["OUTSIDE"]),
+    (0.75, ["pitch classes once", "C3 and C5"]),
+    (4 / 3, ["divided by the number of chord tones"]),
+    (0.5, ["not 0.5"]),
+])
+def test_chord_tone_ratio_wrong_answers(answer, words):
+    assert says(ex.check_chord_tone_ratio(answer, SOUNDING, "C"), *words)
+
+
+# lesson 06: form
+
+
+ABAB = [[1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1]]
+
+
+def test_form_ssm_right():
+    for answer in (ABAB, torch.tensor(ABAB), np.array(ABAB, dtype=float)):
+        fb = ex.check_form_ssm(answer, form="ABAB")
+        assert fb.ok and "symmetric" in fb.message
+
+
+@pytest.mark.parametrize("answer, words", [
+    (..., ["in place of"]),
+    ([[1, 0], [0, 1]], ["4 × 4", "[2, 2]"]),
+    ([[0.5] * 4] * 4, ["only holds 0"]),
+    ([[0, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1]], ["diagonal"]),
+    ([[1, 1, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1]], ["symmetric"]),
+    ([[1, 1, 0, 1], [1, 1, 0, 1], [0, 0, 1, 0], [1, 1, 0, 1]], ["matrix of AABA"]),
+    ([[1, 0, 1, 0], [0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]], ["matrix of ABAC"]),
+    ([[1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 1], [0, 1, 1, 1]], ["entry [2, 3]", "should be 0"]),
+])
+def test_form_ssm_wrong_answers(answer, words):
+    assert says(ex.check_form_ssm(answer, form="ABAB"), *words)
+
+
+def test_cosine_right():
+    fb = ex.check_cosine(lambda a, b: (a * b).sum() / (a.norm() * b.norm()))
+    assert fb.ok and "0.577" in fb.message
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda a, b: ..., ["returns nothing"]),
+    (lambda a, b: (a * b).sum(), ["dot product"]),
+    (lambda a, b: (a * b).sum() / a.norm(), ["BOTH"]),
+    (lambda a, b: 1 - (a * b).sum() / (a.norm() * b.norm()), ["DISTANCE"]),
+    (lambda a, b: (a * b).sum() / (a.sum() * b.sum()), ["square roots"]),
+    (lambda a, b: a * b, ["ONE number"]),
+    (lambda a, b: a @ b, ["RuntimeError"]),
+])
+def test_cosine_wrong_answers(fn, words):
+    assert says(ex.check_cosine(fn), *words)
+
+
+@pytest.mark.parametrize("answer", ["AABB", "aabb", "A A B B", "BBAA", "xxyy"])
+def test_form_reading_right(answer):
+    assert ex.check_form_reading(answer, form="AABB").ok
+
+
+@pytest.mark.parametrize("answer, words", [
+    ("...", ["in place of"]),
+    ("AAB", ["4 letters"]),
+    ("ABAB", ["bars 1 and 2 are alike"]),
+    ("AAAA", ["bars 1 and 3 are not alike"]),
+    (4, ["as text"]),
+])
+def test_form_reading_wrong_answers(answer, words):
+    assert says(ex.check_form_reading(answer, form="AABB"), *words)
+
+
+def test_frere_jacques_is_aabb_by_its_ssm():
+    """The form the notebook asks students to read is the one the SSM shows."""
+    from dittoedu import controls, roll
+
+    x = roll.load(ROOT / "data" / "examples" / "frere_jacques.mid").to_roll(64)
+    ssm = controls.bar_ssm((x[roll.FRAME] > 0).float()[None])[0]
+    letters = ex._canonical_form("".join("ABCD"[int((ssm[i, :i + 1] > 0.99).nonzero()[0])] for i in range(4)))
+    assert letters == "AABB"
+
+
+# lesson 07: keep masks, F1, loops
+
+
+def test_keep_mask_right():
+    keep = torch.zeros(64, dtype=torch.bool)
+    keep[0:16] = True
+    keep[48:64] = True
+    for answer in (keep, keep.int(), keep.tolist(), "0:16,48:64"):
+        fb = ex.check_keep_mask(answer, bars=(1, 4), n_steps=64)
+        assert fb.ok and "0:16, 48:64" in fb.message
+
+
+def _mask(*ranges, n=64):
+    m = torch.zeros(n, dtype=torch.bool)
+    for a, b in ranges:
+        m[a:b] = True
+    return m
+
+
+@pytest.mark.parametrize("answer, words", [
+    (None, ["in place of"]),
+    (torch.zeros(64, dtype=torch.bool), ["keep exactly bar 1 and bar 4", "nothing"]),
+    (_mask((16, 48)), ["keeps the gap"]),
+    (_mask((16, 32)), ["keep exactly"]),
+    (_mask((0, 15), (48, 63)), ["end b is NOT", "0:16"]),
+    (_mask((0, 16), (48, 64), n=48), ["64", "48"]),
+    ("0:16,48:80", ["inside 0:64"]),
+])
+def test_keep_mask_wrong_answers(answer, words):
+    assert says(ex.check_keep_mask(answer, bars=(1, 4), n_steps=64), *words)
+
+
+def test_keep_mask_one_bar_off():
+    # bars 2 and 3 asked; bars 1 and 2 given (counted from 0)
+    assert says(ex.check_keep_mask(_mask((0, 32)), bars=(2, 3), n_steps=64), "one bar off", "16:32, 32:48")
+
+
+def test_f1_right():
+    fb = ex.check_f1(2 * 6 / (2 * 6 + 2 + 4), tp=6, fp=2, fn=4)
+    assert fb.ok and "harmonic mean" in fb.message
+
+
+@pytest.mark.parametrize("answer, words", [
+    (..., ["in place of"]),
+    (6 / 8, ["precision"]),
+    (6 / 10, ["recall"]),
+    ((6 / 8 + 6 / 10) / 2, ["ordinary mean", "HARMONIC"]),
+    (6 / 12, ["Jaccard"]),
+    (66.7, ["percentage"]),
+    (0.3, ["not 0.3"]),
+])
+def test_f1_wrong_answers(answer, words):
+    assert says(ex.check_f1(answer, tp=6, fp=2, fn=4), *words)
+
+
+def test_loop_partner():
+    fb = ex.check_loop_partner(2, step=50, n=16, n_steps=64)
+    assert fb.ok and "step 48" in fb.message
+    assert says(ex.check_loop_partner(3, step=50, n=16, n_steps=64), "off by one")
+    assert says(ex.check_loop_partner(34, step=50, n=16, n_steps=64), "LAST 16")
+    assert says(ex.check_loop_partner(14, step=50, n=16, n_steps=64), "counts back from the end")
+    assert says(ex.check_loop_partner(..., step=50, n=16, n_steps=64), "in place of")
+    assert says(ex.check_loop_partner(9, step=50, n=16, n_steps=64), "steps 48..63")
+
+
+# ---------------------------------------------------------------------------------------------
+# the solutions in the lesson plans 02-07 pass the checks their notebooks run
+
+
+def _solutions(lesson: str) -> list[str]:
+    text = (ROOT / "lessons" / lesson).read_text()
+    solutions = text.split("## Exercise solutions", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", solutions, flags=re.S)
+
+
+def _namespace():
+    import math
+
+    from dittoedu import controls, diffusion, roll
+
+    return {"torch": torch, "np": np, "math": math, "diffusion": diffusion, "controls": controls, "roll": roll}
+
+
+LESSON_CHECKS = {
+    "02_diffusion_from_scratch": {
+        "my_sigmas": lambda a: ex.check_karras_sigmas(a, n=8),
+        "my_scalings": ex.check_scalings,
+        "my_euler_step": ex.check_euler_step,
+    },
+    "03_ito_intensity": {
+        "my_db": lambda a: ex.check_sine_db(a, amplitude=0.1),
+        "my_curve": ex.check_swell_curve,
+        "my_mse": lambda a: ex.check_mse_db2(a, TARGET_DB, ACHIEVED_DB),
+        "my_projection": ex.check_shell_projection,
+    },
+    "04_melody": {
+        "my_text": ex.check_frere_jacques,
+        "my_accuracy": ex.check_accuracy_fn,
+        "my_hinge_on": ex.check_hinge_on,
+    },
+    "05_chords": {
+        "my_g7": lambda a: ex.check_chord_tones(a, "G7"),
+        "my_progression": lambda a: ex.check_roman_progression(a, "I vi IV V", key="G"),
+        "my_ratio": lambda a: ex.check_chord_tone_ratio(a, SOUNDING, "C"),
+    },
+    "06_form_structure": {
+        "my_cosine": ex.check_cosine,
+        "my_form": lambda a: ex.check_form_reading(a, form="AABB"),
+        "my_ssm": lambda a: ex.check_form_ssm(a, form="ABAB"),
+    },
+    "07_inpaint_outpaint_loop": {
+        "my_keep": lambda a: ex.check_keep_mask(a, bars=(1, 4), n_steps=64),
+        "my_f1": lambda a: ex.check_f1(a, tp=6, fp=2, fn=4),
+        "my_step": lambda a: ex.check_loop_partner(a, step=50, n=16, n_steps=64),
+    },
+}
+
+
+@pytest.mark.parametrize("lesson", sorted(LESSON_CHECKS))
+def test_lesson_solutions_02_to_07_pass_their_checks(lesson):
+    import nbformat
+
+    nb_source = "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4).cells)
+    checks = LESSON_CHECKS[lesson]
+    seen = set()
+    for block in _solutions(f"{lesson}.md"):
+        namespace = _namespace()
+        namespace.update(target_db=TARGET_DB, achieved=ACHIEVED_DB, sounding=SOUNDING)  # what the notebooks define
+        exec(block, namespace)
+        for name, check in checks.items():
+            if name in namespace:
+                assert name in nb_source, f"{lesson}.ipynb has no {name} to answer"
+                fb = check(namespace[name])
+                assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
+                seen.add(name)
+    assert seen == set(checks), f"lessons/{lesson}.md has no solution for {set(checks) - seen}"

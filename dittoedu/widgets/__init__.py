@@ -29,6 +29,9 @@ Common to all of them:
   release, so drawing stays smooth even while the kernel is busy.
 * ``.value`` raises :class:`~dittoedu.roll.MusicInputError` with a message in plain words when
   the input cannot be used; the same message is shown inside the widget (``error``).
+The :class:`Studio` puts the four together with a *Generate* button, the score, the sound
+and the loss curves: the whole of DITTO in one dashboard (``notebooks/00_studio.ipynb``).
+
 * ``save(path)`` / ``Class.load(path)`` (and ``to_json()`` / ``Class.from_json(text)``, or
   ``widget.restore(text)`` to refill a widget already on screen) keep a student's work across
   kernel restarts.
@@ -39,5 +42,6 @@ from .chords import ChordPicker
 from .curve import CurveDrawer
 from .form import FormPicker
 from .piano_roll import PianoRollDrawer
+from .studio import Studio, Take
 
-__all__ = ["ChordPicker", "CurveDrawer", "DittoWidget", "FormPicker", "PianoRollDrawer"]
+__all__ = ["ChordPicker", "CurveDrawer", "DittoWidget", "FormPicker", "PianoRollDrawer", "Studio", "Take"]
