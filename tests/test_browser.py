@@ -271,11 +271,11 @@ def test_studio_in_voila(voila, page):
     page.wait_for_timeout(500)
     page.locator(".ditto-studio-generate").first.click()
     page.wait_for_function("() => { const p = document.querySelector('.ditto-studio-status [data-state]');"
-                           " return p && p.textContent.includes('iteration 2 of 200'); }",
-                           timeout=SECONDS["take"] * 1000, polling=200)
+                           " return p && /iteration \\d+ of 200/.test(p.textContent); }",
+                           timeout=SECONDS["take"] * 1000, polling=100)  # iterations can be 0.1 s apart
     page.locator(".ditto-studio-stop").first.click()
     status = wait_status(page, "Take 3 ready", 120)
-    assert "stopped by the user" in status or "targets met" in status, status
+    assert "stopped by the user after" in status, status
     check_outputs(page, takes=3)
     shot(page, "voila_3_stopped.png", ".ditto-studio-status")
     print(f"Voila test: {time.monotonic() - t0:.0f} s")

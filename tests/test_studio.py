@@ -44,7 +44,7 @@ def model():
 
 @pytest.fixture
 def studio(model, tmp_path):
-    s = Studio(bars=4, model=model, iterations=2, autosave=tmp_path / "studio_autosave.json")
+    s = Studio(bars=4, model=model, method="ditto", iterations=2, autosave=tmp_path / "studio_autosave.json")
     yield s
     s.close()
 
@@ -146,6 +146,7 @@ def test_bad_input_keeps_the_drawings_and_says_why(studio, chords, words):
     assert studio.melody.notes == MELODY and studio.chords.chords == chords
     # fixing the chord is all it takes
     studio.chords.set_chords("C G C C")
+    studio.use["intensity"].value = False  # (quicker)
     studio.iterations.value = 1
     assert studio.generate(block=True) is not None
 
