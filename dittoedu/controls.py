@@ -259,6 +259,11 @@ class Melody(Control):
             (start if t in onsets else held)[row, t] = 1
         return on, above, start, held, max(1, int(on.sum()))
 
+    @property
+    def cells(self) -> torch.Tensor:
+        """``[P, T]`` bool: the cells the melody asks to sound."""
+        return self._masks[0] > 0
+
     def feature(self, x0):
         return x0
 
@@ -531,9 +536,9 @@ def build(*, bars: int, melody=None, chords=None, key=None, intensity=None, form
         if controls[-1].message:
             notes.append(controls[-1].message)
     if chords is not None:
+        exempt = controls[0].cells if melody is not None else None  # the melody may pass outside the chords
         controls.append(Chords.from_text(chords, n_steps=n_steps, key=key, weight=weights.get("chords", 1.0)))
-        if melody is not None:  # the melody may pass outside the chords; the chords judge the other voices
-            controls[-1].exempt = controls[0]._masks[0] > 0
+        controls[-1].exempt = exempt
     if intensity is not None:
         controls.append(Intensity.from_curve(intensity, n_steps=n_steps, weight=weights.get("intensity", 1.0)))
     if form is not None:
