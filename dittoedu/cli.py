@@ -96,9 +96,7 @@ def cmd_generate(args) -> dict:
     # every input is read and checked before the model is even loaded
     controls, fixes = C.build(bars=args.bars, melody=args.melody, chords=args.chords, key=args.key,
                               intensity=args.intensity, form=args.form, inpaint=args.inpaint, keep=args.keep,
-                              outpaint=args.outpaint, loop=args.loop)
-    if args.text is not None:
-        raise UsageError("--text needs the text-music model, which is not shipped yet")
+                              outpaint=args.outpaint, loop=args.loop, text=args.text)
     method = args.method or (("ditto2" if surrogate_path.exists() else "ditto") if controls else "none")
     if controls == [] and method != "none":
         fixes.append(f"no controls were given, so --method {method} has nothing to optimize: sampling plainly")
@@ -173,6 +171,27 @@ def cmd_train(args) -> dict:
     return out
 
 
+def cmd_train_text(args) -> dict:
+    import dataclasses
+
+    from .train import TEXT_PRESETS, read_metadata, train_text
+
+    config = TEXT_PRESETS[args.preset]
+    if args.threads:
+        config = dataclasses.replace(config, threads=args.threads)
+    run_dir = Path(args.run_dir or REPO_ROOT / "runs" / f"text-{args.preset}")
+    ckpt = train_text(config, run_dir, max_steps=args.max_steps)
+    out = {"checkpoint": str(ckpt)}
+    if args.export:
+        from .textmusic import write_model_card
+
+        step = int(read_metadata(ckpt)["step"])
+        if step < config.steps:
+            raise UsageError(f"the run is at step {step} of {config.steps}; finish it first")
+        out.update(write_model_card(ckpt, Path(args.export)))
+    return out
+
+
 def cmd_distill(args) -> dict:
     from .train import distill
 
@@ -193,15 +212,61 @@ def cmd_corpus(args) -> dict:
     from . import metrics
     from .corpus import cache_dir, load_chorales
 
+    from .textmusic import CaptionedWindows
+
+    from .controls import intensity_range
+
     chorales = load_chorales()
     metrics.reference(64)
+    intensity_range()
+    for split in ("train", "validation"):  # the key of every window the text model learns from (about a minute)
+        CaptionedWindows(split, transpose=0)
     return {"chorales": len(chorales), "cache": str(cache_dir())}
+
+
+def _bench_text(model, args) -> dict:
+    import torch
+
+    from . import bench, metrics
+    from .diffusion import SIGMA_MAX, get_sigmas_ctm, sample_ctm
+    from .train import load_model
+
+    if not DEFAULT_SURROGATE.exists():
+        raise UsageError(f"the text benchmark uses DITTO-2, and there is no distilled model at {DEFAULT_SURROGATE}")
+    ctm, _ = load_model(DEFAULT_SURROGATE)
+    prompts = bench.TEXT_PROMPTS[: max(args.n, 1)]
+    kwargs = dict(n_iters=args.iters, lr=args.lr, surrogate=ctm, decode="ctm", decode_steps=2)
+    fixed = kwargs | {"n_iters": 30, "early_stop": False}
+    runs = {"ditto2": bench.run_text(model, prompts=prompts, method="ditto2", **kwargs),
+            # the text score alone, no analyzer in the loop: 30 iterations, the noise with the best score
+            "ditto2, 30 its, no early stop": bench.run_text(model, prompts=prompts, method="ditto2", **fixed),
+            "none (plain sampling)": bench.run_text(model, prompts=prompts, method="none", sampler_steps=args.steps)}
+    with torch.no_grad():  # unconditional samples decoded as DITTO-2 decodes (2 CTM jumps)
+        noise = torch.randn(len(prompts), *model_shape(), generator=torch.Generator().manual_seed(10_000))
+        x = sample_ctm(ctm, noise * SIGMA_MAX, get_sigmas_ctm(2))
+    print(f"settings: {kwargs | {'surrogate': DEFAULT_SURROGATE.name}}")
+    print(bench.text_table(runs, metrics.quality_of_rolls(x)))
+    return {}
+
+
+def model_shape(n_steps: int = 64) -> tuple[int, int, int]:
+    """The shape of one roll ``[2, P, T]`` of ``n_steps`` steps."""
+    from .roll import N_PITCHES
+
+    return (2, N_PITCHES, n_steps)
 
 
 def cmd_bench(args) -> dict:
     from . import bench
 
     model, _ = load_default_model(args.model, device=args.device)
+    if args.text:
+        return _bench_text(model, args)
+    if args.studio:
+        from . import bench
+
+        print(bench.studio_table(repeats=args.repeats))  # the Studio's own default iterations
+        return {}
     if not args.adherence:
         print(bench.sampling_table(model, device=args.device, repeats=args.repeats))
         return {}
@@ -249,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", help="steps of the --inpaint piece to keep, e.g. '0:16,48:64'")
     p.add_argument("--outpaint", help="a piece to continue")
     p.add_argument("--loop", type=int, help="make the last N bars repeat the first N, so the music loops")
-    p.add_argument("--text", help="a text prompt (needs the text-music model)")
+    p.add_argument("--text", help="a text prompt, e.g. 'a calm chorale in a minor key, low register' "
+                                  "(scored by the shipped text-music model)")
     p.add_argument("--bars", type=int, default=4, help="length in 4/4 bars, 1 to 16 (default: 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same music")
     p.add_argument("--method", default=None, choices=["ditto", "ditto2", "guidance", "best_of_n", "none"],
@@ -288,7 +354,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-samples", type=int, default=64)
     p.set_defaults(func=cmd_distill)
 
-    p = sub.add_parser("corpus", help="parse the chorales into the cache (done once, about a minute)")
+    p = sub.add_parser("train-text", help="train the text-music model that scores --text prompts (resumable)")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "default"])
+    p.add_argument("--run-dir", default=None, help="where checkpoints and logs go (default: runs/text-PRESET)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (resume later)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch decides)")
+    p.add_argument("--export", default=None, metavar="PATH",
+                   help="when done, write the EMA weights and a model card to PATH (.safetensors)")
+    p.set_defaults(func=cmd_train_text)
+
+    p = sub.add_parser("corpus", help="parse the chorales into the cache (done once, two minutes or so)")
     p.set_defaults(func=cmd_corpus)
 
     p = sub.add_parser("bench", help="time sampling: bars x sampler steps x batch, medians")
@@ -300,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controls", default=None, help="with --adherence: only these controls, e.g. melody,chords")
     p.add_argument("--ditto2", default=None, metavar="CTM_CHECKPOINT",
                    help="with --adherence: compare DITTO with DITTO-2 through this distilled model")
+    p.add_argument("--text", action="store_true",
+                   help="text control on held-out prompts: DITTO-2 (the shipped CTM) against plain sampling")
+    p.add_argument("--studio", action="store_true",
+                   help="seconds from the Studio's Generate button to a complete take, DITTO-2 and DITTO")
     p.add_argument("--n", type=int, default=20, help="held-out targets per control (default: 20)")
     p.add_argument("--iters", type=int, default=60)
     p.add_argument("--lr", type=float, default=0.5)

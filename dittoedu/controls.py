@@ -27,12 +27,13 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from . import audio
-from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET
+from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET, roll_to_notes
 
 MARGIN = 0.5  # how far past the threshold a constrained cell must be pushed
 STE_TEMPERATURE = 0.25  # softness of the sigmoid behind straight-through features
@@ -76,8 +77,8 @@ class Control:
         """Metrics on one final roll ``[2, P, T]`` (thresholded here)."""
         raise NotImplementedError
 
-    def done(self, loss: torch.Tensor) -> bool:
-        """True when the loss ``[B]`` of the *thresholded* roll says every item meets the target.
+    def done(self, loss: torch.Tensor, x0: torch.Tensor | None = None) -> bool:
+        """True when the loss ``[B]`` of the *thresholded* roll ``x0 [B, 2, P, T]`` says every item meets the target.
 
         On a thresholded roll (values exactly +-1) a hinge loss is 0 exactly when every
         constrained cell is on the right side, so the notes obey the control."""
@@ -145,22 +146,36 @@ def top_voice_only(x0: torch.Tensor) -> torch.Tensor:
     return torch.where(keep, x0, -torch.ones_like(x0))
 
 
-@functools.lru_cache(maxsize=1)
+INTENSITY_RANGE_VERSION = 1  # bump when the synthesizer or the loudness measure changes: the cache is rebuilt
+
+
+@functools.lru_cache(maxsize=None)
 def intensity_range(n_windows: int = 256) -> tuple[float, float]:
     """The loudness range a curve in [0, 1] is mapped onto, calibrated on the held-out chorales.
 
     0 is the median loudness of a chorale's top voice sung alone; 1 is the 95th percentile of
     the full four-part chorales. Our synthesizer has no dynamics, so louder means more notes
     (and more attacks): the range runs from a single line to the fullest chorale texture.
+    Measured once (about ten seconds) and cached beside the corpus.
     """
-    from .corpus import ChoraleWindows
+    import json
 
+    from .corpus import ChoraleWindows, cache_dir
+
+    path = cache_dir() / f"intensity-range-v{INTENSITY_RANGE_VERSION}-{n_windows}.json"
+    try:
+        low, high = json.loads(path.read_text())
+        return float(low), float(high)
+    except (OSError, ValueError, TypeError):
+        pass
     val = ChoraleWindows("validation", n_steps=64, transpose=0, progress=False)
     picks = torch.linspace(0, len(val) - 1, min(n_windows, len(val))).round().long().tolist()
     with torch.no_grad():
         x = torch.stack([val.window(k) for k in picks])
         low = loudness_from_roll(top_voice_only(x)).median().item()
         high = torch.quantile(loudness_from_roll(x).flatten(), 0.95).item()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([low, high]))
     return low, high
 
 
@@ -198,7 +213,7 @@ class Intensity(Control):
         pearson = torch.corrcoef(torch.stack([achieved, target]))[0, 1].item()
         return {"achieved": achieved.tolist(), "mse_db2": mse, "pearson": pearson if math.isfinite(pearson) else 0.0}
 
-    def done(self, loss):
+    def done(self, loss, x0=None):
         return bool((loss <= DONE_DB2).all())
 
     def describe_target(self):
@@ -399,7 +414,7 @@ class Structure(Control):
         ssm = bar_ssm((roll[FRAME] > 0).float()[None])[0]
         return {"achieved": ssm.tolist(), "ssm_mse": (ssm - self.ssm).square().mean().item()}
 
-    def done(self, loss):
+    def done(self, loss, x0=None):
         return bool((loss <= 1e-3).all())
 
     def describe_target(self):
@@ -495,6 +510,80 @@ class Loop(Control):
 # from what a user asks for to a list of controls
 
 
+# ---------------------------------------------------------------------------------------------
+# text (DITTO-2 section 3.4: maximize a contrastive text-music score, there CLAP's)
+
+
+@functools.lru_cache(maxsize=4)
+def text_model(path=None):
+    """The shipped text-music model (or the one at ``path``), loaded once per process."""
+    from . import textmusic
+    from .roll import MusicInputError
+
+    path = Path(path or TEXT_MODEL)
+    if not path.exists():
+        raise MusicInputError(f"text control needs the text-music model, and there is none at {path}; "
+                              "train it with 'dittoedu train-text --preset default --export " + str(path) + "'")
+    return textmusic.load(path)
+
+
+TEXT_MODEL = Path(__file__).resolve().parent / "weights" / "text.safetensors"
+
+
+@dataclass
+class Text(Control):
+    """A prompt: make the music's embedding point where the prompt's does.
+
+    ``loss = 1 - cos(music(x0), text(prompt))`` per item, with the music embedded from the notes
+    as thresholded (straight-through). It is judged by independent analyzers: each attribute the
+    prompt asks for (major/minor by music21's key analysis, register, density, contour; see
+    :func:`dittoedu.metrics.attributes`) is met or not on the final notes.
+    """
+
+    prompt: str = ""
+    model: object = None  # a textmusic.TextMusic; the shipped one when None
+    name = "text"
+
+    def __post_init__(self):
+        from .textmusic import parse_prompt
+
+        self.parsed = parse_prompt(self.prompt)  # raises a PromptError in words before any work
+        if self.model is None:
+            self.model = text_model()
+
+    @functools.cached_property
+    def _target(self):
+        return self.model.net.embed_text([self.prompt])[0]
+
+    def feature(self, x0):
+        return self.model.net.embed_music((2 * straight_through(x0) - 1).to(self._target.device))
+
+    def loss(self, embedding):
+        return 1 - embedding @ self._target
+
+    def met(self, roll: torch.Tensor) -> dict[str, dict]:
+        """Each requested attribute on one final roll ``[2, P, T]``: ``{'asked', 'found', 'met'}``."""
+        from .metrics import attributes
+
+        found = attributes(roll_to_notes(roll), n_steps=roll.shape[-1])
+        return {a: {"asked": v, "found": found.get(a), "met": found.get(a) == v}
+                for a, v in self.parsed.requested.items()}
+
+    def measure(self, roll):
+        with torch.no_grad():
+            similarity = float(self.loss(self.feature(hard(roll)[None].float()))[0].neg() + 1)
+        checks = self.met(roll)
+        return {"achieved": {a: c["found"] for a, c in checks.items()}, "similarity": similarity,
+                "attributes": checks, "attributes_met": sum(c["met"] for c in checks.values()) / len(checks),
+                "unknown_words": self.parsed.unknown}
+
+    def done(self, loss, x0=None):
+        return x0 is not None and all(all(c["met"] for c in self.met(r.cpu()).values()) for r in x0)
+
+    def describe_target(self):
+        return {"prompt": self.prompt, "attributes": self.parsed.requested}
+
+
 def parse_keep(text: str, *, n_steps: int) -> torch.Tensor:
     """Kept steps ``[T]`` from ranges like ``"0:16,48:64"`` (steps, end excluded).
 
@@ -520,7 +609,7 @@ def parse_keep(text: str, *, n_steps: int) -> torch.Tensor:
 
 
 def build(*, bars: int, melody=None, chords=None, key=None, intensity=None, form=None, inpaint=None,
-          keep=None, outpaint=None, loop=None, weights: dict | None = None) -> tuple[list[Control], list[str]]:
+          keep=None, outpaint=None, loop=None, text=None, weights: dict | None = None) -> tuple[list[Control], list[str]]:
     """Controls from what a student asks for (the ``dittoedu generate`` flags), and notes on any fixes made.
 
     Every input is checked here, before any optimization starts; problems raise
@@ -568,4 +657,15 @@ def build(*, bars: int, melody=None, chords=None, key=None, intensity=None, form
         if not 1 <= loop <= bars // 2:
             raise MusicInputError(f"--loop {loop} bars needs at least {2 * loop} bars of music (--bars {bars})")
         controls.append(Loop(n=16 * loop, weight=weights.get("loop", 1.0)))
+    if text is not None:
+        from .textmusic import PromptError
+
+        try:
+            controls.append(Text(prompt=text, weight=weights.get("text", 1.0)))
+        except PromptError as exc:
+            raise MusicInputError(str(exc)) from None
+        if controls[-1].parsed.unknown:
+            notes.append("the text model does not know the words " + ", ".join(map(repr, controls[-1].parsed.unknown))
+                         + "; it listens to " + ", ".join(controls[-1].parsed.words))
+        notes += controls[-1].parsed.warnings
     return controls, notes

@@ -145,14 +145,26 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
         if callback is not None:
             callback({"iteration": iteration, "losses": {k: v[-1] for k, v in history.items()}, "x0": x0.detach()})
 
+    def decode_ditto2(e):
+        """DITTO-2's final decode of noise ``e``: a few CTM jumps, CM steps, or the base sampler."""
+        with torch.no_grad():
+            if decode == "base":
+                return sample_euler(model, e * SIGMA_MAX, sigmas)
+            levels = get_sigmas_ctm(decode_steps, device=device)
+            if decode == "ctm":
+                return sample_ctm(surrogate, e * SIGMA_MAX, levels)
+            return sample_consistency(surrogate, e * SIGMA_MAX, levels, generator=torch.Generator().manual_seed(seed))
+
     if method in ("ditto", "ditto2"):
+        confirm = None
         if method == "ditto":
             generate = lambda e: sample_euler(model, e * SIGMA_MAX, sigmas, checkpoint=checkpoint)  # noqa: E731
         else:  # DITTO-2: one jump of the consistency-trajectory model stands in for the whole sampler
             generate = lambda e: surrogate.denoise(e * SIGMA_MAX, SIGMA_MAX)  # noqa: E731
+            confirm = decode_ditto2  # the decode is not the surrogate: stop only when the decoded music obeys
         eps, result.iterations, result.stop_reason = _ditto(generate, controls, eps, n_iters=n_iters, lr=lr,
                                                             record=record, should_stop=should_stop,
-                                                            early_stop=early_stop)
+                                                            early_stop=early_stop, confirm=confirm)
     elif method == "best_of_n":
         eps, result.iterations, result.stop_reason = _best_of_n(model, controls, shape, sigmas, n=n_iters,
                                                                 generator=generator, record=record, device=device,
@@ -165,13 +177,8 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     if method == "guidance":
         x0 = _guided_sample(model, controls, eps * SIGMA_MAX, sigmas, scale=guidance_scale)
         result.iterations, result.stop_reason = sampler_steps, "sampled with guidance"
-    elif method == "ditto2" and decode != "base":
-        with torch.no_grad():
-            levels = get_sigmas_ctm(decode_steps, device=device)
-            if decode == "ctm":
-                x0 = sample_ctm(surrogate, eps * SIGMA_MAX, levels)
-            else:
-                x0 = sample_consistency(surrogate, eps * SIGMA_MAX, levels, generator=torch.Generator().manual_seed(seed))
+    elif method == "ditto2":
+        x0 = decode_ditto2(eps)
     else:
         with torch.no_grad():
             x0 = sample_euler(model, eps * SIGMA_MAX, sigmas)
@@ -188,10 +195,12 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     return result
 
 
-def _ditto(generate, controls, eps, *, n_iters, lr, record, should_stop, early_stop):
+def _ditto(generate, controls, eps, *, n_iters, lr, record, should_stop, early_stop, confirm=None):
     """DITTO's loop around ``generate(eps) -> x0`` (the sampler, or DITTO-2's one-step surrogate).
 
-    Returns the best noise per item, the iterations run and why it stopped.
+    ``confirm(eps) -> x0``, when given, is how the result will really be decoded: an early stop
+    needs the targets met on its output too. Returns the best noise per item, the iterations run
+    and why it stopped.
     """
     param = eps.clone().requires_grad_(True)
     opt = torch.optim.Adam([param], lr=lr)
@@ -204,14 +213,15 @@ def _ditto(generate, controls, eps, *, n_iters, lr, record, should_stop, early_s
             reason = f"stopped at iteration {it}: the loss became NaN or infinite (kept the best result so far)"
             break
         with torch.no_grad():  # judge the thresholded notes, as the student will get them
-            hard_total, hard_parts = total_loss(controls, hard(x0))
+            x0_hard = hard(x0)
+            hard_total, hard_parts = total_loss(controls, x0_hard)
         better = hard_total < best_loss
         best_loss = torch.where(better, hard_total, best_loss)
         best_eps[better] = param.detach()[better]
         record(it, x0, total, parts)
-        if early_stop and all(c.done(hard_parts[c.name]) for c in controls):
+        if early_stop and all(c.done(hard_parts[c.name], x0_hard) for c in controls) and _met(controls, confirm, param):
             reason = f"targets met after {it + 1} iterations"
-            return best_eps, it + 1, reason
+            return param.detach().clone(), it + 1, reason  # this noise meets them all (the lowest loss may not)
         if should_stop is not None and should_stop():
             reason = f"stopped by the user after {it + 1} iterations"
             return best_eps, it + 1, reason
@@ -221,6 +231,16 @@ def _ditto(generate, controls, eps, *, n_iters, lr, record, should_stop, early_s
         with torch.no_grad():
             param.copy_(project_to_shell(param))
     return best_eps, it + 1, reason
+
+
+@torch.no_grad()
+def _met(controls, confirm, eps) -> bool:
+    """True if there is nothing to confirm, or the music ``confirm(eps)`` decodes meets every control."""
+    if confirm is None:
+        return True
+    x0_hard = hard(confirm(eps.detach()))
+    _, parts = total_loss(controls, x0_hard)
+    return all(c.done(parts[c.name], x0_hard) for c in controls)
 
 
 @torch.no_grad()

@@ -159,3 +159,85 @@ def summary(qualities: list[dict[str, float]], ref: dict) -> dict:
     if len(qualities) > len(MEASURES):
         out["frechet_distance"] = distance_to_reference(qualities, ref)
     return {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# musical attributes: the facts that text prompts talk about, measured without any learnt model
+
+ATTRIBUTES = {  # attribute -> its values, in order along the measured number
+    "mode": ("major", "minor"),
+    "register": ("low", "middle", "high"),
+    "density": ("calm", "moderate", "busy"),
+    "contour": ("falling", "level", "rising"),
+}
+# Edges between the values, set near the terciles of the training chorales (4-bar windows,
+# transposed by up to +-6 semitones), so that each value is about as common as the others.
+REGISTER_EDGES = (60.5, 64.0)  # mean MIDI pitch of the sounding steps: below is low, above is high
+DENSITY_EDGES = (4.0, 4.6)  # note onsets per quarter note, all voices together
+CONTOUR_EDGE = 2.0  # semitones the top voice's last bar lies above (rising) or below (falling) its first
+
+
+def attribute_values(rolls: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The numbers behind :func:`attributes`, for thresholded rolls ``[B, 2, P, T]`` (on = above 0).
+
+    ``register``: mean pitch of the sounding cells (a duration-weighted mean pitch, NaN if silent);
+    ``density``: onsets per quarter note; ``contour``: the top voice's mean pitch over the last
+    quarter of the piece minus over the first quarter (0 where either is silent). Each ``[B]``.
+
+    >>> from dittoedu.roll import Note, notes_to_roll
+    >>> r = notes_to_roll([Note(60, 0, 8), Note(67, 8, 8), Note(48, 0, 16)], 16)
+    >>> {k: round(float(v), 2) for k, v in attribute_values(r[None]).items()}
+    {'register': 55.75, 'density': 0.75, 'contour': 7.0}
+    """
+    from .roll import FRAME, LOW_PITCH, ONSET
+
+    on, frame = rolls[:, ONSET] > 0, rolls[:, FRAME] > 0  # [B, P, T]
+    n_steps = rolls.shape[-1]
+    pitch = torch.arange(frame.shape[1], device=rolls.device, dtype=torch.float32)[None, :, None] + LOW_PITCH
+    register = (pitch * frame).sum((1, 2)) / frame.sum((1, 2))
+    starts = frame & (on | ~_previous(frame))  # where notes start, as :func:`~dittoedu.roll.roll_to_notes` reads them
+    density = starts.sum((1, 2)) / (n_steps / 4)
+    top = torch.where(frame, pitch, torch.tensor(-1.0, device=rolls.device)).amax(1)  # [B, T], -1 = silence
+    edge = max(1, n_steps // 4)
+
+    def mean_top(part):
+        sounding = part >= 0
+        return (part * sounding).sum(-1) / sounding.sum(-1), sounding.any(-1)
+
+    (first, has_first), (last, has_last) = mean_top(top[:, :edge]), mean_top(top[:, -edge:])
+    contour = torch.where(has_first & has_last, last - first, torch.zeros_like(first))
+    return {"register": register, "density": density.float(), "contour": contour}
+
+
+def _previous(frame: torch.Tensor) -> torch.Tensor:
+    """``frame`` shifted one step later in time (what sounded on the step before), ``[B, P, T]``."""
+    prev = torch.zeros_like(frame)
+    prev[..., 1:] = frame[..., :-1]
+    return prev
+
+
+def _bin(x: float, edges: tuple[float, float], values: tuple[str, str, str]) -> str:
+    return values[0] if x < edges[0] else values[2] if x > edges[1] else values[1]
+
+
+def attributes(notes: list[Note], *, n_steps: int) -> dict[str, str]:
+    """The musical facts a caption can state, each measured on the notes by a plain analyzer.
+
+    ``mode`` from music21's key analysis; ``register``, ``density`` and ``contour`` from
+    :func:`attribute_values`. Silence has no attributes (``{}``).
+
+    >>> from dittoedu.roll import Note
+    >>> a_minor = [Note(p, 4 * i, 4) for i, p in enumerate([69, 72, 76, 72, 69, 64, 69, 57])]
+    >>> attributes(a_minor, n_steps=32)
+    {'mode': 'minor', 'register': 'high', 'density': 'calm', 'contour': 'falling'}
+    """
+    from .roll import notes_to_roll
+
+    notes = [n for n in notes if n.onset < n_steps]
+    if not notes:
+        return {}
+    v = {k: float(x[0]) for k, x in attribute_values(notes_to_roll(notes, n_steps)[None]).items()}
+    return {"mode": key_fit(notes)[1].split()[-1],
+            "register": _bin(v["register"], REGISTER_EDGES, ATTRIBUTES["register"]),
+            "density": _bin(v["density"], DENSITY_EDGES, ATTRIBUTES["density"]),
+            "contour": _bin(v["contour"], (-CONTOUR_EDGE, CONTOUR_EDGE), ATTRIBUTES["contour"])}

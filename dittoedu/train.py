@@ -36,7 +36,7 @@ FORMAT_VERSION = 1
 @dataclass
 class TrainConfig:
     preset: str = "default"  # name of the preset this config came from
-    steps: int = 24_000  # optimizer steps in total
+    steps: int = 60_000  # optimizer steps in total (the first shipped model stopped at 24 000)
     batch_size: int = 64  # windows per step
     lr: float = 3e-4  # peak learning rate of AdamW
     warmup: int = 500  # steps of linear learning-rate warm-up
@@ -76,6 +76,37 @@ class DistillConfig(TrainConfig):
         d["net"] = UNetConfig.from_dict(d["net"])
         return cls(**d)
 
+
+@dataclass
+class TextConfig(TrainConfig):
+    """Training of the text-music model (:mod:`dittoedu.textmusic`); ``net`` is its encoders' shape."""
+
+    p_mention: float = 0.6  # chance that a caption states each attribute (at least one is always stated)
+    net: "TextNetConfig" = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        from .textmusic import TextNetConfig
+
+        if self.net is None:
+            self.net = TextNetConfig()
+
+    @classmethod
+    def from_json(cls, text: str) -> "TextConfig":
+        from .textmusic import TextNetConfig
+
+        d = json.loads(text)
+        d["net"] = TextNetConfig.from_dict(d["net"])
+        return cls(**d)
+
+
+TEXT_PRESETS = {
+    # a minute or two: for tests and the text-control notebook
+    "tiny": TextConfig(preset="tiny", steps=300, batch_size=64, lr=2e-3, warmup=30, ema_decay=0.99, log_every=25,
+                       eval_every=100, checkpoint_every=100),
+    # the shipped model
+    "default": TextConfig(preset="default", steps=4000, batch_size=128, lr=1e-3, warmup=100, ema_decay=0.995,
+                          log_every=50, eval_every=250, checkpoint_every=250),
+}
 
 PRESETS = {
     # 1-2 minutes on 2 cores: for a lesson where students train their own model
@@ -307,11 +338,26 @@ def distillation_loss(student, x0: torch.Tensor, *, teacher, config: DistillConf
     return loss
 
 
+def train_text(config: TextConfig, run_dir, *, progress: bool = True, max_steps: int | None = None) -> Path:
+    """Train (or resume training) the text-music model on captioned chorale windows; returns the checkpoint."""
+    from .textmusic import CaptionedWindows, TextMusic, TextMusicNet, contrastive_loss
+
+    torch.manual_seed(config.seed)
+    data = CaptionedWindows("train", n_steps=config.window, transpose=config.transpose, progress=progress)
+    val = CaptionedWindows("validation", n_steps=config.window, transpose=0, progress=progress)
+    batch = functools.partial(data.batch, p_mention=config.p_mention)
+    return _fit(config, run_dir, TextMusic(TextMusicNet(config.net)), "text", contrastive_loss, progress=progress,
+                max_steps=max_steps, data=batch, val_batch=val.batch(256, generator=torch.Generator().manual_seed(1234),
+                                                                     augment=False, p_mention=config.p_mention))
+
+
 def _fit(config: TrainConfig, run_dir, model: torch.nn.Module, kind: str, loss_fn, *, progress: bool,
-         max_steps: int | None) -> Path:
+         max_steps: int | None, data=None, val_batch=None) -> Path:
     """The loop shared by training and distillation: AdamW, EMA, resume, logs, validation, checkpoints.
 
     ``model`` wraps a network as ``model.net``; ``loss_fn(model, x0, generator=g)`` is the loss of a batch.
+    ``data(batch_size, generator=g)`` draws a training batch (default: chorale windows), ``val_batch``
+    is the fixed validation batch.
     """
     from tqdm.auto import tqdm
 
@@ -337,17 +383,21 @@ def _fit(config: TrainConfig, run_dir, model: torch.nn.Module, kind: str, loss_f
         step, cpu_seconds = int(meta["step"]), float(meta["cpu_seconds"])
     (run_dir / "config.json").write_text(json.dumps(json.loads(config.to_json()), indent=2))
 
-    data = ChoraleWindows("train", n_steps=config.window, transpose=config.transpose, progress=progress)
-    val = ChoraleWindows("validation", n_steps=config.window, transpose=0, progress=False)
-    val_batch = val.batch(256, generator=torch.Generator().manual_seed(1234), augment=False)
+    if data is None:
+        windows = ChoraleWindows("train", n_steps=config.window, transpose=config.transpose, progress=progress)
+        data = windows.batch
+        val = ChoraleWindows("validation", n_steps=config.window, transpose=0, progress=False)
+        val_batch = val.batch(256, generator=torch.Generator().manual_seed(1234), augment=False)
+        size = f"{len(windows)} training windows, {len(val)} validation windows"
+    else:
+        size = "captioned windows"
 
     log = (run_dir / "train.log").open("a")
     csv_path = run_dir / "losses.csv"
     if not csv_path.exists():
         csv_path.write_text("step,loss,val_loss,cpu_seconds\n")
     csv = csv_path.open("a")
-    log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start at step {step}: {len(data)} training windows, "
-              f"{len(val)} validation windows, config {config.to_json()}\n")
+    log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start at step {step}: {size}, config {config.to_json()}\n")
     log.flush()
 
     end = config.steps if max_steps is None else min(config.steps, step + max_steps)
@@ -356,7 +406,7 @@ def _fit(config: TrainConfig, run_dir, model: torch.nn.Module, kind: str, loss_f
     model.train()
     while step < end:
         g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        x0 = data.batch(config.batch_size, generator=g)
+        x0 = data(config.batch_size, generator=g)
         for group in opt.param_groups:
             group["lr"] = _lr(config, step)
         loss = loss_fn(model, x0, generator=g)

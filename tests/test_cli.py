@@ -85,7 +85,22 @@ def test_generate_with_controls(tmp_path, untrained_model):
     assert len(result["loss_history"]["melody"]) == result["iterations"] <= 3
 
 
+def test_generate_with_text_reports_similarity_and_attributes(tmp_path, untrained_model):
+    out = tmp_path / "txt"
+    args = ["generate", "--text", "a gloomy chorale, low, lyrical", "--chords", "Am", "--bars", "1", "--iters", "2",
+            "--method", "ditto", "--steps", "2", "--model", str(untrained_model), "--out", str(out)]
+    assert cli.main(args) == 0
+    result = json.loads((out / "result.json").read_text())
+    text = result["controls"]["text"]
+    assert text["target"] == {"prompt": "a gloomy chorale, low, lyrical", "attributes": {"mode": "minor", "register": "low"}}
+    assert -1 <= text["similarity"] <= 1 and set(text["attributes"]) == {"mode", "register"}
+    assert text["attributes_met"] in (0, 0.5, 1) and text["unknown_words"] == ["lyrical"]
+    assert any("'lyrical'" in n for n in result["notes"])
+
+
 @pytest.mark.parametrize("flags, message", [
+    (["--text", "some smooth jazz"], "names nothing the text model knows"),
+    (["--text", "happy and sad"], "both 'major' and 'minor'"),
     (["--chords", "C Hmaj7 Am F"], "try 'Bmaj7'"),
     (["--form", "AXBA"], "is not a section letter"),
     (["--intensity", "0.2,nan"], "NaN"),

@@ -125,3 +125,9 @@ def test_build_states_its_fixes():
     controls, notes = C.build(bars=4, melody="4/4 c'''4 d''' e''' f'''", outpaint="4/4 c4 d e")
     assert [c.name for c in controls] == ["melody", "outpaint"]
     assert any("moved down" in n for n in notes) and any("keeping the first 12 steps" in n for n in notes)
+
+
+def test_intensity_range_is_read_from_its_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DITTOEDU_CACHE", str(tmp_path))
+    (tmp_path / f"intensity-range-v{C.INTENSITY_RANGE_VERSION}-7.json").write_text("[-21.5, -11.0]")
+    assert C.intensity_range.__wrapped__(7) == (-21.5, -11.0)  # the cached values, not a new measurement
