@@ -1347,3 +1347,501 @@ def check_loop_partner(answer, step: int, n: int, n_steps: int) -> Feedback:
                         "first step matches step 0.")
     return _not_yet(f"not {value:g}. The tail is steps {start}..{n_steps - 1}; it must equal steps 0..{n - 1}, "
                     "in the same order.")
+
+
+# =============================================================================================
+# Lessons 08, 09 and 11 (distillation, DITTO vs DITTO-2, why optimize the noise):
+#
+# * 08, distillation: :func:`check_cm_scalings` (the consistency boundary condition, Song et al. 2023),
+#   :func:`check_ctm_jump` (CTM's G from g, Kim et al. 2023), :func:`check_consistency_step`
+#   (multistep consistency sampling, Song et al. 2023, Algorithm 1);
+# * 09, DITTO vs DITTO-2: :func:`check_surrogate` (the one jump DITTO-2 optimizes through),
+#   :func:`check_real_time_factor`, :func:`check_network_calls`, :func:`check_best_decode`;
+# * 11, why optimize the noise: :func:`check_best_of_n_count`, :func:`check_guidance_nudge`,
+#   :func:`check_equal_budget`.
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 08: distillation
+
+
+def check_cm_scalings(fn) -> Feedback:
+    """Check ``fn(t) -> (c_skip, c_out)``: a consistency model's scalings (Song et al. 2023, appendix C).
+
+    ``c_skip(t) = sigma_d^2 / ((t - eps)^2 + sigma_d^2)``, ``c_out(t) = sigma_d (t - eps) / sqrt(sigma_d^2 + t^2)``,
+    with ``eps = diffusion.SIGMA_MIN`` and ``sigma_d = diffusion.SIGMA_DATA``: EDM's scalings shifted so that
+    ``c_skip(eps) = 1`` and ``c_out(eps) = 0`` exactly (the boundary condition ``f(x, eps) = x``).
+
+    >>> from dittoedu.diffusion import SIGMA_DATA as d, SIGMA_MIN as e
+    >>> check_cm_scalings(lambda t: (d**2 / ((t - e)**2 + d**2), d * (t - e) / (d**2 + t**2) ** 0.5)).ok
+    True
+    >>> check_cm_scalings(lambda t: (d**2 / (t**2 + d**2), d * t / (d**2 + t**2) ** 0.5))
+    Not yet: these are EDM's scalings...
+    """
+    import torch
+
+    from .diffusion import SIGMA_DATA as d, SIGMA_MIN as e
+
+    t = torch.tensor([e, 0.01, 0.5, 2.0, 80.0], dtype=torch.float64)
+    out, problem = _call(fn, t.clone(), what="my_cm_scalings(t)")
+    if problem:
+        return problem
+    if out is None or out is Ellipsis:
+        return _not_yet("my_cm_scalings returns nothing yet: end it with 'return c_skip, c_out'.")
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return _not_yet("my_cm_scalings should return two things, 'return c_skip, c_out'.")
+    if any(c is Ellipsis for c in out):
+        return _not_yet("write c_skip and c_out in place of the '...'.")
+    try:
+        c_skip, c_out = (_to_numpy(torch.as_tensor(c, dtype=torch.float64) * torch.ones_like(t)) for c in out)
+    except Exception:
+        return _not_yet("c_skip and c_out should be numbers or tensors computed from t.")
+    tn = t.numpy()
+    want_skip = d**2 / ((tn - e) ** 2 + d**2)
+    want_out = d * (tn - e) / (d**2 + tn**2) ** 0.5
+    edm_skip, edm_out = d**2 / (tn**2 + d**2), d * tn / (d**2 + tn**2) ** 0.5
+    boundary = abs(c_skip[0] - 1) < 1e-9 and abs(c_out[0]) < 1e-9
+    if _close(c_skip, want_skip, 1e-6) and _close(c_out, want_out, 1e-6):
+        return _right("at t = ε, c_skip = 1 and c_out = 0 EXACTLY, so f(x, ε) = x whatever the network says: "
+                      "the boundary condition holds by construction, not by training. For large t the scalings are "
+                      "EDM's, so the network can start from the teacher's weights.")
+    if _close(c_skip, want_out, 1e-6) and _close(c_out, want_skip, 1e-6):
+        return _not_yet("c_skip and c_out are swapped: c_skip is the part of the INPUT kept, and it must be 1 at "
+                        "t = ε (the input is already the music).")
+    if _close(c_skip, edm_skip, 1e-6) and _close(c_out, edm_out, 1e-6):
+        return _not_yet(f"these are EDM's scalings. They come close, but at t = ε = {e} c_out = {c_out[0]:.2g}, "
+                        "not 0: the boundary condition f(x, ε) = x would only hold approximately. Replace t by "
+                        "(t − ε) in c_skip's denominator and in c_out's numerator.")
+    if boundary and _close(c_skip, want_skip, 1e-6) and _close(c_out, d * (tn - e) / (d**2 + (tn - e) ** 2) ** 0.5, 1e-6):
+        return Feedback(True, "Right (a variant): the boundary condition holds exactly, c_skip(ε) = 1 and "
+                              "c_out(ε) = 0. Song et al. keep t² (not (t − ε)²) under the square root of c_out, "
+                              "a difference you will never see, since ε = 0.002.")
+    if not _close(c_skip, want_skip, 1e-6):
+        if _close(c_skip, 1 - want_skip, 1e-6):
+            return _not_yet("c_skip is upside down: it must be 1 at t = ε (keep the input) and go to 0 for pure noise.")
+        if abs(c_skip[0] - 1) > 1e-6:
+            return _not_yet(f"at t = ε your c_skip is {c_skip[0]:.6g}; the boundary condition needs exactly 1. "
+                            "c_skip(t) = σ_d² / ((t − ε)² + σ_d²).")
+        return _not_yet(f"c_skip is 1 at t = ε, good, but at t = {tn[2]:g} it should be {want_skip[2]:.4g} "
+                        f"(yours: {c_skip[2]:.4g}). c_skip(t) = σ_d² / ((t − ε)² + σ_d²): square (t − ε) and σ_d.")
+    if abs(c_out[0]) > 1e-9:
+        return _not_yet(f"c_skip is right. At t = ε your c_out is {c_out[0]:.3g}; it must be exactly 0 so that the "
+                        "network cannot change a clean input: use (t − ε) in c_out's numerator.")
+    return _not_yet(f"c_skip is right and c_out(ε) = 0, good. At t = 80, c_out should be close to σ_d = {d} "
+                    f"(yours: {c_out[-1]:.4g}): c_out(t) = σ_d (t − ε) / √(σ_d² + t²).")
+
+
+def check_ctm_jump(fn) -> Feedback:
+    """Check ``fn(x, g, t, s) -> G``: CTM's jump from level ``t`` to ``s`` built from ``g`` (Kim et al. 2023).
+
+    ``G(x_t, t, s) = (s / t) x_t + (1 - s / t) g(x_t, t, s)``; at ``s = t`` it returns ``x_t`` (the boundary
+    condition), at ``s = 0`` it returns ``g`` (a consistency model). As ``TrajectoryModel.forward``.
+
+    >>> check_ctm_jump(lambda x, g, t, s: (s / t) * x + (1 - s / t) * g).ok
+    True
+    >>> check_ctm_jump(lambda x, g, t, s: (s / t) * g + (1 - s / t) * x)
+    Not yet: the two weights are swapped...
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(8)
+    x = 10.0 * torch.randn(2, 3, 5, generator=gen, dtype=torch.float64)
+    g = torch.randn(2, 3, 5, generator=gen, dtype=torch.float64).clamp(-1, 1)
+    cases = [(10.0, 10.0), (10.0, 0.0), (10.0, 2.5), (80.0, 20.0)]
+    got = []
+    for t, s in cases:
+        out, problem = _call(fn, x.clone(), g.clone(), t, s, what="my_jump(x, g, t, s)")
+        if problem:
+            return problem
+        if out is None or out is Ellipsis:
+            return _not_yet("my_jump returns nothing yet: end it with 'return' and the jumped x.")
+        try:
+            got.append(_to_numpy(torch.as_tensor(out, dtype=torch.float64) + torch.zeros_like(x)))
+        except Exception:
+            return _not_yet("my_jump should return a tensor shaped like x.")
+    xn, gn = x.numpy(), g.numpy()
+    want = [(s / t) * xn + (1 - s / t) * gn for t, s in cases]
+    if all(_close(a, b) for a, b in zip(got, want)):
+        return _right("G = (s/t)·x + (1 − s/t)·g. At s = t the jump goes nowhere, G = x (the boundary "
+                      "condition, exact by construction); at s = 0 it lands on g, a consistency model's guess of "
+                      "the music; in between it mixes, like an Euler step that knows where the ODE ends.")
+    swapped = [(s / t) * gn + (1 - s / t) * xn for t, s in cases]
+    if all(_close(a, b) for a, b in zip(got, swapped)):
+        return _not_yet("the two weights are swapped: at s = t (a jump of length zero) your G returns g, but it "
+                        "must return x itself. Put s/t on x and (1 − s/t) on g.")
+    if _close(got[0], gn) and _close(got[1], gn):
+        return _not_yet("your G always returns g: then a jump to s = t would still change x. Mix: "
+                        "(s/t)·x + (1 − s/t)·g.")
+    if not _close(got[0], xn):
+        return _not_yet("check the boundary: with s = t, G(x, t, t) must be x exactly (no jump, no change).")
+    if not _close(got[1], gn):
+        return _not_yet("with s = 0, G(x, t, 0) must be g (all the way to clean music); check the weight of g: 1 − s/t.")
+    return _not_yet("the ends are right (G = x at s = t, G = g at s = 0) but not the middle: the weights are "
+                    "s/t and 1 − s/t, linear in s.")
+
+
+def check_consistency_step(fn) -> Feedback:
+    """Check ``fn(denoised, sigma_next, z)``: re-noising in multistep consistency sampling (Song et al. 2023, Alg. 1).
+
+    ``x = denoised + sqrt(sigma_next^2 - eps^2) * z`` (``sigma_next * z`` is the same up to ``eps = 0.002``, and
+    is what :func:`dittoedu.diffusion.sample_consistency` does).
+
+    >>> check_consistency_step(lambda d, s, z: d + s * z).ok
+    True
+    >>> check_consistency_step(lambda d, s, z: d)
+    Not yet: your step returns the clean guess...
+    """
+    import torch
+
+    from .diffusion import SIGMA_MIN
+
+    gen = torch.Generator().manual_seed(11)
+    denoised = torch.randn(2, 3, 5, generator=gen, dtype=torch.float64).clamp(-1, 1)
+    z = torch.randn(2, 3, 5, generator=gen, dtype=torch.float64)
+    s = torch.tensor(2.0, dtype=torch.float64)
+    out, problem = _call(fn, denoised.clone(), s, z.clone(), what="my_renoise(denoised, sigma_next, z)")
+    if problem:
+        return problem
+    if out is None or out is Ellipsis:
+        return _not_yet("my_renoise returns nothing yet: end it with 'return' and the noisy x.")
+    try:
+        got = _to_numpy(torch.as_tensor(out, dtype=torch.float64) + torch.zeros_like(denoised))
+    except Exception:
+        return _not_yet("my_renoise should return a tensor shaped like denoised.")
+    dn, zn, sn = denoised.numpy(), z.numpy(), float(s)
+    if _close(got, dn + sn * zn) or _close(got, dn + math.sqrt(sn**2 - SIGMA_MIN**2) * zn):
+        return _right("x = f(x_t, t) + σ_next · z: jump to clean music, then add FRESH noise of the next, "
+                      "smaller level and jump again. Each jump sees a new z, so multistep consistency sampling "
+                      "is random: the same x_T can give different music (CTM with γ = 0 instead jumps "
+                      "deterministically along the ODE).")
+    if _close(got, dn):
+        return _not_yet("your step returns the clean guess: then the next jump starts from a clean roll, but the "
+                        "model expects x at level σ_next. Add noise of that level: denoised + σ_next · z.")
+    if _close(got, dn + sn**2 * zn):
+        return _not_yet("σ_next² is the VARIANCE of the noise; the noise to add is σ_next · z (its standard deviation).")
+    if _close(got, dn + zn):
+        return _not_yet("z is unit noise: scale it to the next level, σ_next · z.")
+    if _close(got, dn - sn * zn):
+        return _not_yet("the sign of z does not matter for the distribution, but write it as denoised + σ_next · z, "
+                        "as in Song et al.'s Algorithm 1.")
+    if _close(got, sn * zn):
+        return _not_yet("you kept only the noise: the new x is the clean guess PLUS noise, denoised + σ_next · z.")
+    return _not_yet("not yet: the new x is the denoised guess plus fresh noise of the next level, "
+                    "denoised + σ_next · z.")
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 09: DITTO vs DITTO-2
+
+
+def check_surrogate(fn, surrogate) -> Feedback:
+    """Check ``fn(eps) -> x0``: the function DITTO-2 optimizes through, one CTM jump ``G(sigma_max eps, sigma_max, 0)``.
+
+    ``surrogate`` is the distilled :class:`~dittoedu.diffusion.TrajectoryModel`; the answer must keep gradients.
+    """
+    import torch
+
+    from .diffusion import SIGMA_MAX, get_sigmas_ctm, sample_ctm
+
+    gen = torch.Generator().manual_seed(9)
+    eps = torch.randn(1, 2, N_PITCHES, 16, generator=gen)
+    param = eps.clone().requires_grad_(True)
+    out, problem = _call(fn, param, what="my_surrogate(eps)")
+    if problem:
+        return problem
+    if out is None or out is Ellipsis:
+        return _not_yet("my_surrogate returns nothing yet: end it with 'return' and the music x0.")
+    if not torch.is_tensor(out) or out.shape != eps.shape:
+        shape = list(out.shape) if torch.is_tensor(out) else type(out).__name__
+        return _not_yet(f"my_surrogate should return a roll shaped like eps, {list(eps.shape)}; you gave {shape}.")
+    with torch.no_grad():
+        want = surrogate.denoise(eps * SIGMA_MAX, SIGMA_MAX)
+        close = lambda a, b: bool(torch.allclose(a.detach().float(), b.float(), atol=1e-4, rtol=1e-4))  # noqa: E731
+        if close(out, want):
+            if not out.requires_grad:
+                return _not_yet("the music is right, but it carries no gradient: the optimizer needs ∂loss/∂ε. "
+                                "Remove torch.no_grad() (or .detach()) from my_surrogate.")
+            return _right("x0 = G(σ_max·ε, σ_max, 0): ONE network call from pure noise to music, with gradients. "
+                          "An optimization step through it costs one forward and one backward pass, instead of "
+                          "one per sampler step for DITTO.")
+        if close(out, eps * SIGMA_MAX):
+            return _not_yet("your function returns the noise itself: G(x, t, t) is a jump of length zero. Jump to "
+                            "the END of the trajectory: s = 0 (or use surrogate.denoise).")
+        if close(out, surrogate.denoise(eps, SIGMA_MAX)):
+            return _not_yet("the model got unit noise ε, but at level σ_max it expects x_T = σ_max·ε. Multiply by "
+                            "diffusion.SIGMA_MAX before the jump.")
+        if close(out, sample_ctm(surrogate, eps * SIGMA_MAX, get_sigmas_ctm(2))):
+            return _not_yet("that is a 2-jump CTM decode: good music, but two network calls per iteration. DITTO-2 "
+                            "optimizes through ONE jump, G(σ_max·ε, σ_max, 0), and only decodes with several.")
+        if close(out, eps):
+            return _not_yet("your function returns ε unchanged; call the surrogate on σ_max·ε.")
+    return _not_yet("not the one-step jump yet: return surrogate.denoise(eps * diffusion.SIGMA_MAX, "
+                    "diffusion.SIGMA_MAX), which is surrogate(x, σ_max, 0).")
+
+
+def check_real_time_factor(answer, *, seconds: float, n_steps: int = 64, tempo: float = 90.0) -> Feedback:
+    """Check the real-time factor: seconds of music (``n_steps`` 16th notes at ``tempo``) per second of compute.
+
+    >>> check_real_time_factor(10.6667 / 2.0, seconds=2.0).ok
+    True
+    >>> check_real_time_factor(2.0 / 10.6667, seconds=2.0)
+    Not yet: upside down...
+    """
+    value, problem = _number(answer, "your real-time factor")
+    if problem:
+        return problem
+    if seconds <= 0:
+        return _not_yet("the run took no measurable time; run the cells above first.")
+    step_s = 60.0 / tempo / 4  # a 16th note
+    music = n_steps * step_s
+    want = music / seconds
+    near = lambda v: abs(value - v) <= 0.02 * abs(v) + 1e-9  # noqa: E731
+    verdict = "faster" if want >= 1 else "slower"
+    if near(want):
+        return _right(f"{n_steps} sixteenths at ♩ = {tempo:g} last {n_steps} × 60/{tempo:g}/4 = {music:.2f} s; made in "
+                      f"{seconds:.2f} s, that is {want:.2f}× real time ({verdict} than the music plays). DITTO's "
+                      "paper: 6 s of audio in 82 s on an A100, a factor of about 0.07.")
+    if near(seconds / music):
+        return _not_yet("upside down: the real-time factor is seconds of MUSIC per second of COMPUTE, "
+                        "music / compute (above 1: faster than real time).")
+    if near(n_steps * 60.0 / tempo / seconds):
+        return _not_yet("you counted each step as a quarter note; a step is a 16th note, a quarter of a beat: "
+                        "60 / tempo / 4 seconds.")
+    if near(n_steps * 60.0 / tempo / 2 / seconds):
+        return _not_yet("a step is a 16th note (60 / tempo / 4 s), not an 8th.")
+    if near(n_steps / seconds):
+        return _not_yet("that is steps per second; convert the steps to seconds of music first: "
+                        f"{n_steps} × 60 / {tempo:g} / 4.")
+    if near(100 * want):
+        return _not_yet("give the factor as a number, not a percentage.")
+    return _not_yet(f"not {value:g}. Seconds of music = {n_steps} steps × 60 / tempo / 4; then divide by the "
+                    f"{seconds:.2f} s the run took.")
+
+
+def check_network_calls(answer, *, n_iters: int, sampler_steps: int, decode_steps: int) -> Feedback:
+    """Check ``(ditto_calls, ditto2_calls)``: network forward passes of a run of exactly ``n_iters`` iterations
+    plus the final decode (DITTO: ``sampler_steps`` per iteration and for the decode; DITTO-2: 1 per iteration
+    and ``decode_steps`` for a CTM decode).
+
+    >>> check_network_calls((30 * 8 + 8, 30 + 2), n_iters=30, sampler_steps=8, decode_steps=2).ok
+    True
+    """
+    if isinstance(answer, (tuple, list)) and any(_not_answered(a) for a in answer):
+        return _not_yet("write both counts in place of the '...': (DITTO's calls, DITTO-2's calls).")
+    values, problem = _numbers(answer, "your two counts, (DITTO, DITTO-2)")
+    if problem:
+        return problem
+    values = values.ravel()
+    if values.size != 2:
+        return _not_yet(f"give two numbers, (DITTO's calls, DITTO-2's calls); you gave {values.size}.")
+    d1, d2 = (int(round(v)) for v in values)
+    n, S, k = n_iters, sampler_steps, decode_steps
+    want1, want2 = n * S + S, n + k
+    if (d1, d2) == (want1, want2):
+        return _right(f"DITTO: {n} × {S} + {S} = {want1} forward passes (each with its backward pass in the "
+                      f"optimization); DITTO-2: {n} × 1 + {k} = {want2}. About {want1 / want2:.0f}× fewer, and "
+                      "the backward passes shrink the same way.")
+    if (d1, d2) == (want2, want1):
+        return _not_yet("swapped: DITTO is the expensive one (the whole sampler every iteration).")
+    hints = []
+    if d1 != want1:
+        if d1 == n * S:
+            hints.append(f"DITTO: {n * S} counts the iterations; the optimized noise is decoded once more at the "
+                         f"end ({S} calls)")
+        elif d1 in (2 * n * S + S, 3 * n * S + S, 2 * n * S, 3 * n * S, 2 * want1, 3 * want1):
+            hints.append("DITTO: count forward passes only (the backward passes are extra work, not extra calls)")
+        elif d1 == n + S:
+            hints.append(f"DITTO: every iteration runs the WHOLE sampler, {S} calls, not one")
+        else:
+            hints.append(f"DITTO: {S} calls per iteration, {n} iterations, then one decode of {S} calls")
+    if d2 != want2:
+        if d2 == n:
+            hints.append(f"DITTO-2: {n} counts the iterations; add the final CTM decode ({k} jumps)")
+        elif d2 == n * k + k:
+            hints.append(f"DITTO-2: it optimizes through ONE jump per iteration; only the decode uses {k}")
+        elif d2 == n * S + k or d2 == n * S + S:
+            hints.append("DITTO-2: the surrogate replaces the whole sampler: one call per iteration")
+        else:
+            hints.append(f"DITTO-2: 1 call per iteration, {n} iterations, then {k} jumps to decode")
+    return _not_yet("; ".join(hints) + ".")
+
+
+def check_best_decode(answer, scores: dict, *, lower_is_better: bool = True, metric: str = "the metric") -> Feedback:
+    """Check which decode (a key of ``scores``, e.g. ``"CTM ×1"``) kept the control best in the measured ``scores``.
+
+    >>> check_best_decode("CTM ×1", {"CTM ×1": 0.4, "CTM ×2": 1.7}).ok
+    True
+    """
+    if _not_answered(answer):
+        return _not_yet(f"write one of {', '.join(repr(k) for k in scores)} in place of the '...'.")
+    if answer not in scores:
+        match = [k for k in scores if str(answer).strip().lower().replace("x", "×") == k.lower()]
+        if not match:
+            return _not_yet(f"{answer!r} is not one of the decodes measured: {', '.join(repr(k) for k in scores)}.")
+        answer = match[0]
+    pick = (min if lower_is_better else max)(scores, key=scores.get)
+    mine, best = scores[answer], scores[pick]
+    why = {
+        "CTM ×1": "it is exactly the function the optimizer saw, G(x_T, σ_max, 0): what was optimized is what you get",
+        "CM": "multistep consistency sampling adds FRESH noise after each jump, so it wanders away from the "
+              "optimized path at random",
+        "base": "the base model's sampler follows the teacher's ODE, which the one-jump surrogate only "
+                "approximates: the optimized noise lands on slightly different music",
+        "more": "more jumps follow the trajectory in smaller pieces; where they disagree with the one long jump, "
+                "the music moves away from what was optimized (though it may sound cleaner)",
+    }
+
+    def reason(label):
+        if label == "CTM ×1":
+            return why["CTM ×1"]
+        if label.startswith("CM"):
+            return why["CM"]
+        if label.startswith("base"):
+            return why["base"]
+        return why["more"]
+
+    if answer == pick or mine == best:
+        return _right(f"{answer} keeps the control best here ({metric} {mine:.3g}): {reason(answer)}. The other "
+                      "decodes trade some adherence for other things (quality, a different sample).")
+    return _not_yet(f"{answer} scored {mine:.3g}, but {pick} scored {best:.3g} ({metric}, "
+                    f"{'lower' if lower_is_better else 'higher'} is better). Why {answer} drifts: {reason(answer)}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 11: why optimize the noise
+
+
+def check_best_of_n_count(answer, *, p: float = 0.01, confidence: float = 0.95) -> Feedback:
+    """Check the number of samples ``N`` best-of-N needs so that, with probability ``confidence``, at least one of
+    them meets a target that one sample meets with probability ``p``: ``1 - (1 - p)^N >= confidence``.
+
+    >>> check_best_of_n_count(299).ok
+    True
+    >>> check_best_of_n_count(100)
+    Not yet: 100 = 1/p...
+    """
+    value, problem = _number(answer, "your number of samples N")
+    if problem:
+        return problem
+    exact = math.log(1 - confidence) / math.log(1 - p)
+    want = math.ceil(exact)
+    if want - 1 <= value <= want + 1 or abs(value - math.log(1 - confidence) / -p) <= 1:
+        chance = 1 - (1 - p) ** max(1, round(value))
+        tiny = p ** 8
+        return _right(f"N = ln(1 − {confidence:g}) / ln(1 − {p:g}) = {exact:.1f}, so {want} samples (with "
+                      f"{round(value)} the chance is {chance:.1%}). Search costs grow like 1/p: a target met by one "
+                      f"sample in a million needs millions of samples, and an exact 8-note melody, each note right "
+                      f"with probability {p:g}, has p = {tiny:.0e}. Optimizing the noise does not wait for luck.")
+    if abs(value - 1 / p) <= 1:
+        return _not_yet(f"{value:g} = 1/p is how many samples you need ON AVERAGE for the first hit; with that many, "
+                        f"the chance of at least one hit is only 1 − (1 − p)^{round(1 / p)} ≈ "
+                        f"{1 - (1 - p) ** round(1 / p):.0%}. Solve 1 − (1 − p)^N ≥ {confidence:g} for N.")
+    if abs(value - confidence / p) <= 1:
+        return _not_yet("probabilities of independent tries do not add up to the confidence; the chance that ALL N "
+                        "miss is (1 − p)^N. Make that at most 1 − confidence.")
+    if abs(value - math.log(confidence) / math.log(1 - p)) <= 1:
+        return _not_yet("you solved (1 − p)^N = confidence; the chance that all N MISS must be small: "
+                        f"(1 − p)^N ≤ 1 − {confidence:g}.")
+    if value < 0:
+        return _not_yet("a negative count: both logarithms are negative, so their ratio is positive; check the signs.")
+    return _not_yet(f"not {value:g}. All N samples miss with probability (1 − p)^N; you want that ≤ 1 − {confidence:g}, "
+                    "so N ≥ ln(1 − confidence) / ln(1 − p).")
+
+
+def check_guidance_nudge(fn) -> Feedback:
+    """Check ``fn(x, grad, step)``: move each item of ``x [B, ...]`` a distance ``step`` DOWN its loss gradient.
+
+    ``x - step * grad / ||grad||`` with one norm per item, as ``ito._guided_sample`` does (after FreeDoM,
+    Yu et al. 2023), where ``step`` is a fraction of the noise level.
+
+    >>> check_guidance_nudge(lambda x, g, step: x - step * g / g.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)).ok
+    True
+    >>> check_guidance_nudge(lambda x, g, step: x + step * g / g.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1))
+    Not yet: your step goes UP the gradient...
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 2, 3, 4, generator=gen, dtype=torch.float64)
+    grad = torch.randn(2, 2, 3, 4, generator=gen, dtype=torch.float64) * torch.tensor([0.01, 50.0],
+                                                                                      dtype=torch.float64).reshape(2, 1, 1, 1)
+    step = 0.7
+    out, problem = _call(fn, x.clone(), grad.clone(), step, what="my_nudge(x, grad, step)")
+    if problem:
+        return problem
+    if out is None or out is Ellipsis:
+        return _not_yet("my_nudge returns nothing yet: end it with 'return' and the nudged x.")
+    try:
+        got = torch.as_tensor(out, dtype=torch.float64) + torch.zeros_like(x)
+    except Exception:
+        return _not_yet("my_nudge should return a tensor shaped like x.")
+    unit = grad / grad.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
+    close = lambda a, b: bool(torch.allclose(a, b, rtol=1e-5, atol=1e-6))  # noqa: E731
+    if close(got, x - step * unit):
+        return _right("x − step · g/‖g‖, one norm per item: every item moves the same distance down its own "
+                      "gradient, however large or tiny that gradient is. In ito._guided_sample the step is "
+                      "0.1 · scale · σ · √D, a fixed fraction of the noise still in x_t, so the nudges shrink as "
+                      "the music gets clean.")
+    if close(got, x + step * unit):
+        return _not_yet("your step goes UP the gradient: that makes the loss larger. Subtract: x − step · g/‖g‖.")
+    if close(got, x - step * grad):
+        return _not_yet("without normalizing, the step's length is step × ‖g‖: here one item barely moves (a tiny "
+                        "gradient) and the other jumps far (a huge one). Divide g by its norm, one per item.")
+    whole = grad / grad.norm()
+    if close(got, x - step * whole):
+        return _not_yet("you divided by the norm of the whole batch; each item needs its own: "
+                        "grad.flatten(1).norm(dim=1), reshaped to [B, 1, 1, 1].")
+    if close(got, x - step * grad / grad.flatten(1).norm(dim=1).square().reshape(-1, 1, 1, 1)):
+        return _not_yet("divide by the norm, not by the norm squared, so that the step has length exactly `step`.")
+    if close(got, x):
+        return _not_yet("x did not move: subtract step · grad / ‖grad‖.")
+    return _not_yet("not yet: x − step · grad / ‖grad‖, with ‖grad‖ = grad.flatten(1).norm(dim=1) reshaped to "
+                    "broadcast.")
+
+
+def check_equal_budget(answer, *, budget_s: float, sample_s: float, guided_s: float, sampler_steps: int = 8) -> Feedback:
+    """Check ``(N, steps)``: best-of-N candidates and guidance steps that cost what DITTO cost (``budget_s``).
+
+    One plain sample takes ``sample_s``, one guided sample of ``sampler_steps`` steps ``guided_s``
+    (as ``bench.baselines_at_equal_time`` does). Rounding either way is fine.
+
+    >>> check_equal_budget((30, 80), budget_s=3.0, sample_s=0.1, guided_s=0.3).ok
+    True
+    """
+    if isinstance(answer, (tuple, list)) and any(_not_answered(a) for a in answer):
+        return _not_yet("write both numbers in place of the '...': (N for best-of-N, steps for guidance).")
+    values, problem = _numbers(answer, "your two numbers, (N, steps)")
+    if problem:
+        return problem
+    values = values.ravel()
+    if values.size != 2:
+        return _not_yet(f"give two numbers, (N for best-of-N, steps for guidance); you gave {values.size}.")
+    n, steps = float(values[0]), float(values[1])
+    want_n = budget_s / sample_s
+    want_steps = budget_s / guided_s * sampler_steps
+    near = lambda v, w: abs(v - w) <= max(1.0, 0.05 * w)  # noqa: E731
+    ok_n, ok_steps = near(n, want_n), near(steps, want_steps)
+    if ok_n and ok_steps:
+        return _right(f"best-of-N gets N ≈ {budget_s:.2f} / {sample_s:.3f} = {want_n:.0f} samples, and guidance "
+                      f"≈ {budget_s:.2f} / {guided_s:.3f} × {sampler_steps} = {want_steps:.0f} steps, in the same "
+                      "wall time as DITTO. Equal time is the fair comparison: iterations are not the same size for "
+                      "the three methods.")
+    hints = []
+    if not ok_n:
+        if near(n, sample_s / budget_s) or (n < 1 and want_n >= 1):
+            hints.append("N is upside down: how many samples of sample_s seconds fit in budget_s? budget_s / sample_s")
+        elif near(n, want_n * sampler_steps):
+            hints.append(f"N: sample_s is already the time of a whole {sampler_steps}-step sample; do not multiply "
+                         f"by {sampler_steps}")
+        else:
+            hints.append(f"N: how many plain samples fit in {budget_s:.2f} s, at {sample_s:.3f} s each?")
+    if not ok_steps:
+        if near(steps, budget_s / guided_s):
+            hints.append(f"steps: {budget_s / guided_s:.0f} is how many guided SAMPLES fit; each has "
+                         f"{sampler_steps} steps, so guidance can take {sampler_steps}× as many steps in one sample")
+        elif near(steps, guided_s / budget_s * sampler_steps):
+            hints.append("steps is upside down: budget_s / guided_s × sampler_steps")
+        else:
+            hints.append(f"steps: a guided step costs guided_s / {sampler_steps} seconds; how many fit in "
+                         f"{budget_s:.2f} s?")
+    return _not_yet("; ".join(hints) + ".")

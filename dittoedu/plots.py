@@ -475,3 +475,239 @@ def plot_training_curve(losses_csv, *, ax=None, label: str | None = None):
     ax.grid(alpha=0.3)
     ax.legend()
     return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing runs and methods (lessons 08, 09 and 11)
+
+
+def plot_loss_comparison(results: dict, *, key: str = "total", against: str = "iteration", ax=None):
+    """Loss curves of several optimization runs on one axes, against iterations or against seconds.
+
+    Parameters
+    ----------
+    results : dict of str to Result
+        ``{label: ito.Result}`` (anything with ``loss_history`` and ``timings`` works), e.g.
+        ``{"DITTO": ditto, "DITTO-2": ditto2}``.
+    key : str
+        Which loss to draw: a control's name, or ``"total"`` (the weighted sum).
+    against : {"iteration", "seconds"}
+        The x axis. ``"seconds"`` spreads the run's ``timings['optimize_s']`` evenly over its
+        iterations (each iteration of one method costs about the same), so a fast method's
+        curve is short: that is the point of the picture.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+        One per run that has a ``key`` loss, in the order of the dict.
+    """
+    if against not in ("iteration", "seconds"):
+        raise ValueError(f"against must be 'iteration' or 'seconds', not {against!r}")
+    if not isinstance(results, dict):
+        raise TypeError(f"results must be a dict {{label: Result}}, got a {type(results).__name__}")
+    ax = ax if ax is not None else _new_axes(figsize=(5, 3.5))
+    lines, values = [], []
+    for label, result in results.items():
+        history = _as_numpy(result.loss_history.get(key, [])).reshape(-1)
+        if not history.size:
+            continue
+        if against == "seconds":
+            per_iteration = result.timings.get("optimize_s", 0.0) / history.size
+            x = per_iteration * np.arange(1, history.size + 1)
+        else:
+            x = np.arange(history.size)
+        (line,) = ax.plot(x, history, marker="." if history.size < 30 else None, lw=1.5, label=label)
+        lines.append(line)
+        values.append(history)
+    if not lines:
+        ax.text(0.5, 0.5, f"no '{key}' loss to show", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        return []
+    finite = np.concatenate(values)
+    finite = finite[np.isfinite(finite)]
+    if finite.size and (finite > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("iteration" if against == "iteration" else "seconds of optimization")
+    ax.set_ylabel(f"loss ({key})")
+    ax.grid(True, color="0.9", lw=0.6)
+    ax.legend(frameon=False, fontsize="small")
+    return lines
+
+
+def plot_tradeoff(points: dict, *, ax=None, xlabel: str = "wall time (s)", ylabel: str = "",
+                  lower_is_better: bool = False, logx: bool = True, annotate: bool = True):
+    """One line with markers per method through ``(cost, score)`` points: what each method buys with more time.
+
+    Parameters
+    ----------
+    points : dict of str to list of (float, float)
+        ``{method: [(x, y), ...]}``, e.g. seconds and adherence of best-of-N with N = 4, 16, 64,
+        or network calls and a quality distance of a sampler with 1, 2, 4 steps. A method with
+        a single point is drawn as a marker.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+    xlabel, ylabel : str
+        Axis labels.
+    lower_is_better : bool
+        Says so on the y axis with an arrow ("↓ better" or "↑ better").
+    logx : bool
+        A logarithmic x axis (costs often span orders of magnitude).
+    annotate : bool
+        Write each point's label (``(x, y, "N = 16")`` triples) next to it.
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+        One per method, in the order of the dict.
+    """
+    if not isinstance(points, dict) or not points:
+        raise ValueError("points must be a non-empty dict {method: [(x, y), ...]}")
+    ax = ax if ax is not None else _new_axes(figsize=(6, 4))
+    lines = []
+    for name, pts in points.items():
+        pts = list(pts)
+        if not pts:
+            raise ValueError(f"method {name!r} has no points")
+        xs = [float(p[0]) for p in pts]
+        ys = [float(p[1]) for p in pts]
+        (line,) = ax.plot(xs, ys, marker="o", lw=1.5, ms=6, label=name)
+        lines.append(line)
+        if annotate:
+            for p in pts:
+                if len(p) > 2:
+                    ax.annotate(str(p[2]), (float(p[0]), float(p[1])), textcoords="offset points", xytext=(4, 4),
+                                fontsize="x-small", color=line.get_color())
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{ylabel}  ({'↓' if lower_is_better else '↑'} better)" if ylabel else
+                  ("↓ better" if lower_is_better else "↑ better"))
+    ax.grid(True, which="both", color="0.92", lw=0.6)
+    ax.legend(frameon=False, fontsize="small")
+    return lines
+
+
+def plot_metric_bars(values: dict, *, ax=None, ylabel: str = "", lower_is_better: bool = False, fmt: str = "{:.2f}"):
+    """One bar per method or setting, the best one outlined, each bar labelled with its value.
+
+    Parameters
+    ----------
+    values : dict of str to float
+        ``{label: metric}``, e.g. the loudness MSE of each way to decode the same noise.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+    ylabel : str
+        Name of the metric.
+    lower_is_better : bool
+        Which bar is the best (outlined in black).
+    fmt : str
+        Format of the value written over each bar.
+
+    Returns
+    -------
+    matplotlib.container.BarContainer
+        The bars, in the order of the dict; ``bars.best`` is the index of the best one.
+    """
+    if not isinstance(values, dict) or not values:
+        raise ValueError("values must be a non-empty dict {label: number}")
+    labels = list(values)
+    heights = np.array([float(values[k]) for k in labels])
+    ax = ax if ax is not None else _new_axes(figsize=(max(4, 1.3 * len(labels)), 3.5))
+    bars = ax.bar(range(len(labels)), heights, color="tab:blue", alpha=0.75)
+    finite = np.where(np.isfinite(heights), heights, np.inf if lower_is_better else -np.inf)
+    best = int(np.argmin(finite) if lower_is_better else np.argmax(finite))
+    bars[best].set_edgecolor("black")
+    bars[best].set_linewidth(2.0)
+    bars.best = best
+    for i, h in enumerate(heights):
+        ax.annotate(fmt.format(h), (i, h), textcoords="offset points", xytext=(0, 3), ha="center", fontsize="small")
+    ax.set_xticks(range(len(labels)), labels, rotation=20 if max(len(k) for k in labels) > 10 else 0, ha="right"
+                  if max(len(k) for k in labels) > 10 else "center")
+    ax.set_ylabel(f"{ylabel}  ({'↓' if lower_is_better else '↑'} better)" if ylabel else "")
+    ax.margins(y=0.15)
+    ax.grid(True, axis="y", color="0.92", lw=0.6)
+    return bars
+
+
+def plot_quality_profile(qualities: dict, reference: dict, *, ax=None):
+    """How far each method's music is from the chorales' style, measure by measure (grouped bars).
+
+    Each bar is :func:`dittoedu.metrics.relative_differences` of one method's quality measures
+    to the held-out chorales (0 = like Bach on average; 0.5 = 50 % off).
+
+    Parameters
+    ----------
+    qualities : dict of str to dict or list of dict
+        ``{method: metrics.quality(...)}`` (one piece) or a list of them (several pieces: their mean).
+    reference : dict
+        :func:`dittoedu.metrics.reference`.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    list of matplotlib.container.BarContainer
+        One per method, in the order of the dict.
+    """
+    from .metrics import MEASURES, relative_differences
+
+    if not isinstance(qualities, dict) or not qualities:
+        raise ValueError("qualities must be a non-empty dict {method: metrics.quality(...)}")
+    ax = ax if ax is not None else _new_axes(figsize=(10, 3.5))
+    width = 0.8 / len(qualities)
+    containers = []
+    for k, (name, q) in enumerate(qualities.items()):
+        q = [q] if isinstance(q, dict) else list(q)
+        diff = relative_differences(q, reference)
+        x = np.arange(len(MEASURES)) + (k - (len(qualities) - 1) / 2) * width
+        containers.append(ax.bar(x, [diff[m] for m in MEASURES], width=width, label=name))
+    ax.set_xticks(range(len(MEASURES)), [m.replace("_", " ") for m in MEASURES])
+    ax.set_ylabel("relative difference to the chorales  (↓ closer)")
+    ax.grid(True, axis="y", color="0.92", lw=0.6)
+    ax.legend(frameon=False, fontsize="small", ncols=min(4, len(qualities)))
+    return containers
+
+
+def plot_consistency_scalings(*, ax=None, epsilon: float | None = None, sigma_data: float | None = None,
+                              sigma_max: float | None = None, n: int = 200):
+    """A consistency model's ``c_skip`` and ``c_out`` (Song et al. 2023), beside EDM's, against the noise level.
+
+    The consistency model's scalings are EDM's shifted by ``epsilon`` (the smallest level) so that
+    ``c_skip(epsilon) = 1`` and ``c_out(epsilon) = 0`` *exactly*: at the end of the trajectory the model
+    returns its input, whatever the network says (the boundary condition ``f(x, epsilon) = x``).
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+        ``[c_skip (CM), c_out (CM), c_skip (EDM), c_out (EDM)]``.
+    """
+    from .diffusion import SIGMA_DATA, SIGMA_MAX, SIGMA_MIN
+
+    eps = SIGMA_MIN if epsilon is None else epsilon
+    sd = SIGMA_DATA if sigma_data is None else sigma_data
+    top = SIGMA_MAX if sigma_max is None else sigma_max
+    t = np.logspace(math.log10(eps), math.log10(top), n)
+    t[0] = eps  # exactly: the boundary is at t = eps
+    cm_skip = sd**2 / ((t - eps) ** 2 + sd**2)  # Song et al. 2023, appendix C
+    cm_out = sd * (t - eps) / np.sqrt(sd**2 + t**2)
+    edm_skip = sd**2 / (t**2 + sd**2)  # Karras et al. 2022, Table 1
+    edm_out = sd * t / np.sqrt(sd**2 + t**2)
+    ax = ax if ax is not None else _new_axes(figsize=(6, 3.5))
+    lines = []
+    for values, label, style in ((cm_skip, r"$c_\mathrm{skip}$, consistency model", "-"),
+                                 (cm_out, r"$c_\mathrm{out}$, consistency model", "-"),
+                                 (edm_skip, r"$c_\mathrm{skip}$, EDM denoiser", "--"),
+                                 (edm_out, r"$c_\mathrm{out}$, EDM denoiser", "--")):
+        (line,) = ax.plot(t, values, ls=style, lw=1.8 if style == "-" else 1.2, label=label)
+        lines.append(line)
+    lines[2].set_color(lines[0].get_color())
+    lines[3].set_color(lines[1].get_color())
+    ax.plot([eps, eps], [0, 1], "o", color="black", ms=4, zorder=3)
+    ax.annotate(r"$t=\epsilon$: $c_\mathrm{skip}=1$, $c_\mathrm{out}=0$", (eps, 1.0), textcoords="offset points",
+                xytext=(8, -14), fontsize="small")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"noise level $t$ ($\sigma$)")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize="small", loc="center right")
+    return lines

@@ -755,3 +755,139 @@ def test_lesson_solutions_02_to_07_pass_their_checks(lesson):
                 assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
                 seen.add(name)
     assert seen == set(checks), f"lessons/{lesson}.md has no solution for {set(checks) - seen}"
+
+
+# =============================================================================================
+# lessons 08, 09 and 11: each check praises a right answer and names the typical mistake
+
+
+# lesson 09: DITTO vs DITTO-2
+
+
+@pytest.fixture(scope="module")
+def ctm_model():
+    from dittoedu.cli import DEFAULT_SURROGATE
+    from dittoedu.train import load_model
+
+    torch.set_num_threads(1)
+    return load_model(DEFAULT_SURROGATE)[0]
+
+
+def test_surrogate_right(ctm_model):
+    from dittoedu.diffusion import SIGMA_MAX
+
+    fb = ex.check_surrogate(lambda eps: ctm_model.denoise(eps * SIGMA_MAX, SIGMA_MAX), ctm_model)
+    assert fb.ok and "ONE network call" in fb.message
+    assert ex.check_surrogate(lambda eps: ctm_model(eps * SIGMA_MAX, SIGMA_MAX, 0.0), ctm_model).ok
+
+
+def test_surrogate_wrong_answers(ctm_model):
+    from dittoedu.diffusion import SIGMA_MAX, get_sigmas_ctm, sample_ctm
+
+    def no_grad(eps):
+        with torch.no_grad():
+            return ctm_model.denoise(eps * SIGMA_MAX, SIGMA_MAX)
+
+    cases = [
+        (lambda eps: eps, ["ε unchanged"]),
+        (lambda eps: ctm_model.denoise(eps, SIGMA_MAX), ["multiply by", "SIGMA_MAX"]),
+        (lambda eps: ctm_model(eps * SIGMA_MAX, SIGMA_MAX, SIGMA_MAX), ["returns the noise itself", "s = 0"]),
+        (lambda eps: sample_ctm(ctm_model, eps * SIGMA_MAX, get_sigmas_ctm(2)), ["2-jump", "ONE jump"]),
+        (no_grad, ["no gradient", "torch.no_grad"]),
+        (lambda eps: eps[0], ["shaped like eps"]),
+        (lambda eps: None, ["returns nothing"]),
+        (lambda eps: 1 / 0, ["ZeroDivisionError"]),
+        (lambda eps: ctm_model.denoise(eps * SIGMA_MAX, 1.0), ["not the one-step jump"]),
+    ]
+    for fn, words in cases:
+        assert says(ex.check_surrogate(fn, ctm_model), *words), words
+
+
+def test_real_time_factor():
+    fb = ex.check_real_time_factor(64 * 60 / 90 / 4 / 0.5, seconds=0.5)
+    assert fb.ok and "10.67 s" in fb.message and "faster" in fb.message
+    assert says(ex.check_real_time_factor(0.5 / 10.6667, seconds=0.5), "upside down")
+    assert says(ex.check_real_time_factor(64 * 60 / 90 / 0.5, seconds=0.5), "quarter note")
+    assert says(ex.check_real_time_factor(64 / 0.5, seconds=0.5), "steps per second")
+    assert says(ex.check_real_time_factor(2133.3, seconds=0.5), "percentage")
+    assert says(ex.check_real_time_factor(..., seconds=0.5), "in place of")
+    assert says(ex.check_real_time_factor(3.0, seconds=0.5), "not 3")
+
+
+@pytest.mark.parametrize("answer, words", [
+    ((80, 12), ["decoded once more", "8 calls"]),
+    ((88, 10), ["add the final CTM decode"]),
+    ((12, 88), ["swapped"]),
+    ((88, 22), ["ONE jump per iteration"]),
+    ((176, 12), ["forward passes only"]),
+    ((168, 12), ["forward passes only"]),
+    ((18, 12), ["WHOLE sampler"]),
+    ((88, 82), ["one call per iteration"]),
+    ((..., ...), ["in place of"]),
+    ((88,), ["two numbers"]),
+])
+def test_network_calls_wrong_answers(answer, words):
+    assert says(ex.check_network_calls(answer, n_iters=10, sampler_steps=8, decode_steps=2), *words)
+
+
+def test_network_calls_right():
+    fb = ex.check_network_calls((88, 12), n_iters=10, sampler_steps=8, decode_steps=2)
+    assert fb.ok and "10 × 8 + 8 = 88" in fb.message and "7× fewer" in fb.message
+
+
+DECODE_SCORES = {"CTM ×1": 1.0, "CTM ×2": 0.97, "CTM ×4": 0.95, "CM ×2": 0.52, "base ×8": 0.93}
+
+
+def test_best_decode():
+    fb = ex.check_best_decode("CTM ×1", DECODE_SCORES, lower_is_better=False, metric="accuracy")
+    assert fb.ok and "exactly the function the optimizer saw" in fb.message
+    assert ex.check_best_decode("ctm x1", DECODE_SCORES, lower_is_better=False).ok  # typed without the ×
+    assert says(ex.check_best_decode("CM ×2", DECODE_SCORES, lower_is_better=False), "FRESH noise", "CTM ×1")
+    assert says(ex.check_best_decode("base ×8", DECODE_SCORES, lower_is_better=False), "teacher's ODE")
+    assert says(ex.check_best_decode("CTM ×4", DECODE_SCORES, lower_is_better=False), "smaller pieces")
+    assert says(ex.check_best_decode("DDIM", DECODE_SCORES), "not one of the decodes")
+    assert says(ex.check_best_decode("...", DECODE_SCORES), "in place of")
+    mse = {"CTM ×1": 0.3, "CTM ×2": 1.5}  # lower is better: the check follows the measured numbers
+    assert ex.check_best_decode("CTM ×1", mse).ok and says(ex.check_best_decode("CTM ×2", mse), "lower is better")
+    tie = {"CTM ×1": 1.0, "CTM ×2": 1.0, "CM ×2": 0.5}
+    assert ex.check_best_decode("CTM ×2", tie, lower_is_better=False).ok  # a tie at the top is right too
+
+
+# ---------------------------------------------------------------------------------------------
+# the solutions in the lesson plans 08, 09 and 11 pass the checks their notebooks run
+
+
+def _later_lesson_namespace(ctm):
+    namespace = _namespace()
+    namespace.update(ctm=ctm, seconds=0.5)  # what the notebooks define before the exercises
+    return namespace
+
+
+def later_lesson_checks(ctm):
+    return {
+        "09_ditto_vs_ditto2": {
+            "my_surrogate": lambda a: ex.check_surrogate(a, ctm),
+            "my_rtf": lambda a: ex.check_real_time_factor(a, seconds=0.5, n_steps=64, tempo=90),
+            "my_calls": lambda a: ex.check_network_calls(a, n_iters=10, sampler_steps=8, decode_steps=2),
+            "my_decode": lambda a: ex.check_best_decode(a, DECODE_SCORES, lower_is_better=False),
+        },
+    }
+
+
+@pytest.mark.parametrize("lesson", ["09_ditto_vs_ditto2"])
+def test_lesson_solutions_08_09_11_pass_their_checks(lesson, ctm_model):
+    import nbformat
+
+    nb_source = "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4).cells)
+    checks = later_lesson_checks(ctm_model)[lesson]
+    seen = set()
+    for block in _solutions(f"{lesson}.md"):
+        namespace = _later_lesson_namespace(ctm_model)
+        exec(block, namespace)
+        for name, check in checks.items():
+            if name in namespace:
+                assert name in nb_source, f"{lesson}.ipynb has no {name} to answer"
+                fb = check(namespace[name])
+                assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
+                seen.add(name)
+    assert seen == set(checks), f"lessons/{lesson}.md has no solution for {set(checks) - seen}"

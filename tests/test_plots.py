@@ -211,3 +211,94 @@ def test_result_figure_from_a_soft_roll_synthesizes_the_audio():
 def test_result_figure_needs_music():
     with pytest.raises(ValueError, match="notes=... or roll="):
         plots.result_figure(spec_db=SPEC)
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing runs and methods (lessons 08, 09 and 11)
+
+
+class _Run:
+    """What plot_loss_comparison reads from an ito.Result."""
+
+    def __init__(self, losses, seconds):
+        self.loss_history = {"total": losses, "melody": losses}
+        self.timings = {"optimize_s": seconds}
+
+
+def test_plot_loss_comparison_against_iterations_and_seconds():
+    runs = {"DITTO": _Run([4.0, 2.0, 1.0, 0.5], 2.0), "DITTO-2": _Run([4.0, 1.0, 0.2, 0.1], 0.2)}
+    fig, (a, b) = plt.subplots(1, 2)
+    lines = plots.plot_loss_comparison(runs, ax=a)
+    assert [line.get_label() for line in lines] == ["DITTO", "DITTO-2"] and lines[0].axes is a
+    assert lines[0].get_xdata().tolist() == [0, 1, 2, 3] and a.get_yscale() == "log"
+    timed = plots.plot_loss_comparison(runs, against="seconds", ax=b)
+    assert timed[0].get_xdata().tolist() == pytest.approx([0.5, 1.0, 1.5, 2.0])  # 2 s spread over 4 iterations
+    assert timed[1].get_xdata()[-1] == pytest.approx(0.2)  # the fast run ends early on the clock
+    assert "seconds" in b.get_xlabel()
+
+
+def test_plot_loss_comparison_skips_runs_without_that_loss_and_refuses_bad_input():
+    runs = {"plain": _Run([], 0.0), "DITTO": _Run([1.0, 0.5], 1.0)}
+    assert [line.get_label() for line in plots.plot_loss_comparison(runs)] == ["DITTO"]
+    fig, ax = plt.subplots()
+    assert plots.plot_loss_comparison({"plain": _Run([], 0.0)}, ax=ax) == []
+    assert any("no 'total' loss" in t.get_text() for t in ax.texts)
+    with pytest.raises(ValueError, match="'iteration' or 'seconds'"):
+        plots.plot_loss_comparison(runs, against="time")
+    with pytest.raises(TypeError, match="dict"):
+        plots.plot_loss_comparison([runs["DITTO"]])
+
+
+def test_plot_tradeoff_draws_one_line_per_method_with_labels():
+    points = {"DITTO": [(1.0, 0.9, "10 it"), (2.0, 1.0, "20 it")], "best of N": [(0.5, 0.1, "N = 4")]}
+    fig, ax = plt.subplots()
+    lines = plots.plot_tradeoff(points, ax=ax, ylabel="accuracy")
+    assert [line.get_label() for line in lines] == ["DITTO", "best of N"]
+    assert lines[0].get_xdata().tolist() == [1.0, 2.0] and lines[0].get_ydata().tolist() == [0.9, 1.0]
+    assert [t.get_text() for t in ax.texts] == ["10 it", "20 it", "N = 4"]
+    assert ax.get_xscale() == "log" and "↑ better" in ax.get_ylabel()
+    lines = plots.plot_tradeoff({"a": [(1, 5.0)]}, lower_is_better=True, logx=False)
+    assert lines[0].axes.get_xscale() == "linear" and "↓ better" in lines[0].axes.get_ylabel()
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plots.plot_tradeoff({})
+    with pytest.raises(ValueError, match="'a' has no points"):
+        plots.plot_tradeoff({"a": []})
+
+
+def test_plot_metric_bars_outlines_the_best_bar():
+    fig, ax = plt.subplots()
+    bars = plots.plot_metric_bars({"CTM ×1": 0.3, "CTM ×2": 1.5, "CM ×2": 5.0}, ax=ax, ylabel="MSE",
+                                  lower_is_better=True)
+    assert len(bars) == 3 and bars.best == 0 and bars[0].get_linewidth() == 2.0
+    assert [b.get_height() for b in bars] == [0.3, 1.5, 5.0]
+    assert [t.get_text() for t in ax.texts] == ["0.30", "1.50", "5.00"]
+    assert plots.plot_metric_bars({"a": 0.5, "b": 0.9}).best == 1  # higher is better by default
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plots.plot_metric_bars({})
+
+
+def test_plot_quality_profile_shows_relative_differences_per_measure():
+    from dittoedu.metrics import MEASURES
+
+    reference = {"mean": {m: 1.0 for m in MEASURES}}
+    like_bach = {m: 1.0 for m in MEASURES}
+    off = {**like_bach, "polyphony": 1.5}
+    fig, ax = plt.subplots()
+    containers = plots.plot_quality_profile({"DITTO": like_bach, "x0": [off, off]}, reference, ax=ax)
+    assert len(containers) == 2 and all(len(c) == len(MEASURES) for c in containers)
+    assert [b.get_height() for b in containers[0]] == [0.0] * len(MEASURES)
+    assert containers[1][MEASURES.index("polyphony")].get_height() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plots.plot_quality_profile({}, reference)
+
+
+def test_plot_consistency_scalings_meets_the_boundary_condition():
+    lines = plots.plot_consistency_scalings(n=50)
+    assert len(lines) == 4 and all(isinstance(line, Line2D) for line in lines)
+    t, cm_skip = lines[0].get_data()
+    _, cm_out = lines[1].get_data()
+    _, edm_out = lines[3].get_data()
+    assert t[0] == pytest.approx(0.002) and cm_skip[0] == 1.0 and cm_out[0] == 0.0  # exactly, at t = ε
+    assert edm_out[0] > 0  # EDM's denoiser only nearly keeps a clean input
+    assert cm_out[-1] == pytest.approx(edm_out[-1], rel=1e-3)  # the same for large t
+    assert lines[0].axes.get_xscale() == "log"
