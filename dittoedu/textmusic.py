@@ -112,12 +112,6 @@ def parse_prompt(text: str) -> Prompt:
     return Prompt(str(text), requested, words, unknown, warnings)
 
 
-def describe_attributes(values: dict[str, str]) -> str:
-    """A plain caption for attribute values, e.g. ``'major, low register, busy, rising'``."""
-    parts = {"mode": "{}", "register": "{} register", "density": "{}", "contour": "{} melody"}
-    return ", ".join(parts[a].format(v) for a, v in values.items())
-
-
 # ---------------------------------------------------------------------------------------------
 # captions: facts measured on the music, said in words
 

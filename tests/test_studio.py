@@ -61,7 +61,8 @@ def test_drawing_ticks_the_use_boxes(studio):
     studio.use["melody"].value = False
     draw(studio)
     studio.form.letters = ["A", "A", "B", "A"]
-    assert all(box.value for box in studio.use.values())
+    assert all(studio.use[n].value for n in ("melody", "chords", "intensity", "form"))
+    assert not studio.use["text"].value  # nothing typed
     asked, notes = studio.asked()
     assert asked["melody"][0].pitch == 72 and asked["chords"] == "C G C C" and asked["form"] == "AABA"
     assert asked["intensity"].shape == (64,) and not notes
@@ -246,3 +247,22 @@ def test_words():
     assert metric_words("chords", {"chord_tone_ratio": 0.5, "bass_ratio": 1.0}) == "chords 50% chord tones, bass 100%"
     assert metric_words("structure", {"ssm_mse": 0.0123}) == "form off by 0.012 (self-similarity MSE)"
     assert describe_asked({"melody": [[60 + i, i, 1] for i in range(10)]}).endswith("F#4 G4 ...)")
+
+
+def test_text_prompt_is_followed_saved_and_kept_on_errors(studio, tmp_path):
+    studio.text.value = "a sad chorale in a low register"  # typing and pressing Enter
+    assert studio.use["text"].value
+    studio.use["melody"].value = studio.use["chords"].value = False
+    take = studio.generate()
+    assert take is not None, studio.last_error
+    m = take.metrics["text"]
+    assert set(m["attributes"]) == {"mode", "register"} and -1 <= m["similarity"] <= 1
+    assert "text" in metric_words("text", m) and "attributes" in metric_words("text", m)
+    assert take.asked["text"] == "a sad chorale in a low register"
+    # a prompt the model cannot read is reported, and the prompt stays as typed
+    studio.text.value = "happy and sad"
+    assert studio.generate() is None and "both 'major' and 'minor'" in studio.last_error
+    assert studio.text.value == "happy and sad"
+    again = Studio.load(studio.save(tmp_path / "s.json"), model=studio._model, autosave=False)
+    assert again.text.value == "happy and sad" and again.use["text"].value
+    again.close()

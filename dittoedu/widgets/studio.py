@@ -10,7 +10,9 @@ One dashboard for a first class on DITTO (Novack et al. 2024)::
 
 On top, the four drawing widgets, each with a **use** box: a melody on a piano roll
 (:class:`PianoRollDrawer`), a chord per bar (:class:`ChordPicker`), an intensity curve
-(:class:`CurveDrawer`) and a form (:class:`FormPicker`). Drawing in a widget ticks its box.
+(:class:`CurveDrawer`) and a form (:class:`FormPicker`), then a **text** box for a prompt
+("a calm chorale in a minor key, low register"). Drawing in a widget (or typing a prompt and
+pressing Enter) ticks its box.
 Below them: the **method** (DITTO-2, DITTO, or a baseline to compare with), the number of
 **iterations**, the **seed**, and the **Generate** and **Stop** buttons, a progress bar and a
 status line.
@@ -69,6 +71,7 @@ from .piano_roll import STEPS_PER_BAR, PianoRollDrawer
 
 AUTOSAVE_NAME = "studio_autosave.json"
 CONTROLS = ("melody", "chords", "intensity", "form")  # the drawing widgets, in the order shown
+USES = CONTROLS + ("text",)  # what a take can follow: the drawings, and a text prompt
 METHOD_LABELS = {
     "ditto2": "DITTO-2 (one-step surrogate)",
     "ditto": "DITTO (through the sampler)",
@@ -140,6 +143,11 @@ def metric_words(name: str, m: dict) -> str:
         return f"intensity off by {m['mse_db2']:.1f} dB² (r = {m['pearson']:.2f})"
     if name == "structure":
         return f"form off by {m['ssm_mse']:.3f} (self-similarity MSE)"
+    if name == "text":
+        found = ", ".join(f"{c['found']}{'' if c['met'] else ' (asked ' + c['asked'] + ')'}"
+                          for c in m["attributes"].values())
+        n_met = sum(c["met"] for c in m["attributes"].values())
+        return f"text {n_met}/{len(m['attributes'])} attributes: {found}; similarity {m['similarity']:.2f}"
     return name
 
 
@@ -163,6 +171,8 @@ def describe_asked(asked: dict) -> str:
         parts.append(f"intensity curve from {min(curve):.2f} to {max(curve):.2f}")
     if "form" in asked:
         parts.append(f"form {asked['form']}")
+    if "text" in asked:
+        parts.append(f"text {asked['text']!r}")
     return " · ".join(parts) or "no control"
 
 
@@ -310,6 +320,7 @@ class Studio:
     Attributes
     ----------
     melody, chords, intensity, form : the drawing widgets
+    text : ipywidgets.Text, a prompt for the text control (see :mod:`dittoedu.textmusic`)
     use : dict of ipywidgets.Checkbox, one per drawing widget
     takes : list of :class:`Take`, oldest first
     view : ipywidgets.VBox, the whole dashboard
@@ -354,16 +365,20 @@ class Studio:
         self.chords = ChordPicker(bars=bars, key=key)
         self.intensity = CurveDrawer(points=STEPS_PER_BAR * bars, label="intensity", bars=bars)
         self.form = FormPicker(bars=bars)
+        self.text = W.Text(value="", placeholder="e.g. a calm chorale in a minor key, low register",
+                           continuous_update=False, layout=W.Layout(width="480px"))
+        self.text.add_class("ditto-studio-text")
         titles = {
             "melody": "use the melody (it becomes the top voice)",
             "chords": "use the chords (one per bar)",
             "intensity": "use the intensity curve (how full and loud)",
             "form": "use the form (bars with the same letter sound alike)",
+            "text": "use the text (what the music should be like, in words)",
         }
         self.use = {name: W.Checkbox(value=name in ("melody", "chords"), description=titles[name], indent=False,
                                      layout=W.Layout(width="auto"))
-                    for name in CONTROLS}
-        for name in CONTROLS:
+                    for name in USES}
+        for name in USES:
             self.use[name].add_class(f"ditto-studio-use-{name}")
 
         options = [(label, m) for m, label in METHOD_LABELS.items() if m != "ditto2" or self.has_surrogate]
@@ -425,6 +440,8 @@ class Studio:
             section("chords", self.chords, "&nbsp;— click a bar, then a chord"),
             section("intensity", self.intensity, "&nbsp;— high: loud and full, low: one quiet voice"),
             section("form", self.form, "&nbsp;— click a section to change its letter"),
+            section("text", self.text, "&nbsp;— words it knows: major/minor (happy, sad...), low/high, "
+                                       "calm/busy, rising/falling; press Enter"),
         ])
         settings = W.HBox([self.method, self.iterations, self.seed, self.generate_button, self.stop_button],
                           layout=W.Layout(flex_flow="row wrap", align_items="center"))
@@ -445,6 +462,7 @@ class Studio:
         for name, widget in self._drawings().items():
             widget.observe(lambda change, name=name: self._drawing_changed(name, change),
                            names=[n for n in widget._saved if n != "bars"])
+        self.text.observe(lambda change: self._drawing_changed("text", change), names="value")
         for box in [*self.use.values(), self.method, self.iterations, self.seed]:
             box.observe(lambda change: self._autosave(), names="value")
         self._set_status(self._method_note or "Draw a melody (or pick chords), then press Generate.")
@@ -513,6 +531,11 @@ class Studio:
                 notes.append("no chord is picked, so chords are not used")
             else:
                 wanted[name] = value
+        if self.use["text"].value:
+            if self.text.value.strip():
+                wanted["text"] = self.text.value.strip()
+            else:
+                notes.append("the text box is empty, so text is not used")
         return wanted, notes
 
     def build_controls(self):
@@ -522,7 +545,7 @@ class Studio:
         wanted, notes = self.asked()
         built, fixes = C.build(bars=self.bars, melody=wanted.get("melody"), chords=wanted.get("chords"),
                                key=self.chords.key if "chords" in wanted else None,
-                               intensity=wanted.get("intensity"), form=wanted.get("form"))
+                               intensity=wanted.get("intensity"), form=wanted.get("form"), text=wanted.get("text"))
         asked = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in wanted.items()}
         if "melody" in asked:  # [pitch, onset, duration] in time order, as drawn
             asked["melody"] = sorted(([int(x) for x in n] for n in asked["melody"]), key=lambda n: (n[1], n[0]))
@@ -588,7 +611,7 @@ class Studio:
         return self._thread
 
     def _wanted_names(self):
-        return [n for n in CONTROLS if self.use[n].value]
+        return [n for n in USES if self.use[n].value]
 
     def stop(self) -> None:
         """Ask the running generation to stop after its current iteration (the *Stop* button)."""
@@ -751,6 +774,7 @@ class Studio:
             "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "bars": self.bars,
             **{name: json.loads(w.to_json()) for name, w in self._drawings().items()},
+            "text": self.text.value,
             "use": {name: bool(box.value) for name, box in self.use.items()},
             "method": self.method.value,
             "iterations": int(self.iterations.value),
@@ -803,6 +827,8 @@ class Studio:
             for name, widget in self._drawings().items():
                 if name in data:
                     widget.restore(json.dumps(data[name]))
+            if isinstance(data.get("text"), str):
+                self.text.value = data["text"]
             for name, value in data.get("use", {}).items():
                 if name in self.use:
                     self.use[name].value = bool(value)
@@ -832,7 +858,8 @@ class Studio:
     def _drawing_changed(self, name, change) -> None:
         if self._quiet:
             return
-        if change.get("name") in ("notes", "chords", "values", "letters") and change["new"] != change["old"]:
+        drawn = change.get("name") in ("notes", "chords", "values", "letters", "value") and change["new"] != change["old"]
+        if drawn and (name != "text" or change["new"].strip()):
             self.use[name].value = True  # drawing in a widget means: use it
         self._autosave()
 
