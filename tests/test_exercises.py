@@ -853,13 +853,125 @@ def test_best_decode():
     assert ex.check_best_decode("CTM ×2", tie, lower_is_better=False).ok  # a tie at the top is right too
 
 
+# lesson 11: why optimize the noise
+
+
+def test_best_of_n_count():
+    fb = ex.check_best_of_n_count(299, p=0.01, confidence=0.95)
+    assert fb.ok and "298.1" in fb.message and "1/p" in fb.message
+    assert ex.check_best_of_n_count(298.07).ok and ex.check_best_of_n_count(300).ok  # ln(1 - p) ≈ -p is fine
+    assert says(ex.check_best_of_n_count(100), "ON AVERAGE", "63%")
+    assert says(ex.check_best_of_n_count(95), "do not add up")
+    assert says(ex.check_best_of_n_count(5.1), "all N MISS")
+    assert says(ex.check_best_of_n_count(-299), "negative")
+    assert says(ex.check_best_of_n_count(...), "in place of")
+    assert says(ex.check_best_of_n_count(1000), "not 1000")
+
+
+def _unit(grad):
+    return grad / grad.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
+
+
+def test_guidance_nudge_right():
+    fb = ex.check_guidance_nudge(lambda x, g, step: x - step * _unit(g))
+    assert fb.ok and "one norm per item" in fb.message and "GUIDANCE" not in fb.message
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda x, g, step: x + step * _unit(g), ["UP the gradient"]),
+    (lambda x, g, step: x - step * g, ["without normalizing", "norm, one per item"]),
+    (lambda x, g, step: x - step * g / g.norm(), ["whole batch", "its own"]),
+    (lambda x, g, step: x - step * g / g.flatten(1).norm(dim=1).square().reshape(-1, 1, 1, 1), ["norm squared"]),
+    (lambda x, g, step: x, ["did not move"]),
+    (lambda x, g, step: None, ["returns nothing"]),
+    (lambda x, g, step: x @ x, ["RuntimeError"]),
+    (lambda x, g, step: x - 2 * step * _unit(g), ["not yet"]),
+])
+def test_guidance_nudge_wrong_answers(fn, words):
+    assert says(ex.check_guidance_nudge(fn), *words)
+
+
+def test_equal_budget():
+    fb = ex.check_equal_budget((31, 72), budget_s=0.86, sample_s=0.028, guided_s=0.096)
+    assert fb.ok and "equal time" in fb.message.lower()
+    assert ex.check_equal_budget((30, 71), budget_s=0.86, sample_s=0.028, guided_s=0.096).ok  # rounded down
+    assert says(ex.check_equal_budget((0.0326, 72), budget_s=0.86, sample_s=0.028, guided_s=0.096), "upside down")
+    assert says(ex.check_equal_budget((31, 9), budget_s=0.86, sample_s=0.028, guided_s=0.096), "guided SAMPLES")
+    assert says(ex.check_equal_budget((246, 72), budget_s=0.86, sample_s=0.028, guided_s=0.096), "do not multiply")
+    assert says(ex.check_equal_budget((31, 0.9), budget_s=0.86, sample_s=0.028, guided_s=0.096), "steps is upside down")
+    assert says(ex.check_equal_budget((..., ...), budget_s=0.86, sample_s=0.028, guided_s=0.096), "in place of")
+    assert says(ex.check_equal_budget((5, 50), budget_s=0.86, sample_s=0.028, guided_s=0.096), "how many plain",
+                "how many fit")
+
+
+# lesson 08: distillation
+
+
+def _cm_scalings(t, shift_root=False):
+    from dittoedu.diffusion import SIGMA_DATA as d, SIGMA_MIN as e
+
+    root = (t - e) if shift_root else t
+    return d**2 / ((t - e) ** 2 + d**2), d * (t - e) / (d**2 + root**2) ** 0.5
+
+
+def test_cm_scalings_right_and_a_variant():
+    fb = ex.check_cm_scalings(_cm_scalings)
+    assert fb.ok and "EXACTLY" in fb.message and "by construction" in fb.message
+    variant = ex.check_cm_scalings(lambda t: _cm_scalings(t, shift_root=True))
+    assert variant.ok and "a variant" in variant.message
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda t: (0.25 / (t**2 + 0.25), 0.5 * t / (t**2 + 0.25) ** 0.5), ["EDM's scalings", "(t − ε)"]),
+    (lambda t: _cm_scalings(t)[::-1], ["swapped"]),
+    (lambda t: (1 - _cm_scalings(t)[0], _cm_scalings(t)[1]), ["upside down"]),
+    (lambda t: (0.25 / ((t - 0.002) ** 2 + 0.25), 0.5 * t / (t**2 + 0.25) ** 0.5), ["c_skip is right", "exactly 0"]),
+    (lambda t: (0.25 / ((t - 0.002) ** 2 + 0.25), 0.5 * (t - 0.002)), ["c_skip is right", "close to σ_d"]),
+    (lambda t: (0.5 / ((t - 0.002) + 0.5), _cm_scalings(t)[1]), ["square (t − ε)"]),
+    (lambda t: (0.25 / (t**2 + 0.25), _cm_scalings(t)[1]), ["exactly 1"]),
+    (lambda t: (..., ...), ["in place of"]),
+    (lambda t: None, ["return c_skip, c_out"]),
+    (lambda t: 0.5, ["two things"]),
+    ("not a function", ["should be a function"]),
+])
+def test_cm_scalings_wrong_answers(fn, words):
+    assert says(ex.check_cm_scalings(fn), *words)
+
+
+def test_ctm_jump():
+    fb = ex.check_ctm_jump(lambda x, g, t, s: (s / t) * x + (1 - s / t) * g)
+    assert fb.ok and "boundary" in fb.message
+    assert says(ex.check_ctm_jump(lambda x, g, t, s: (s / t) * g + (1 - s / t) * x), "swapped")
+    assert says(ex.check_ctm_jump(lambda x, g, t, s: g), "always returns g")
+    assert says(ex.check_ctm_jump(lambda x, g, t, s: (1 - s / t) * g), "G(x, t, t) must be x")
+    assert says(ex.check_ctm_jump(lambda x, g, t, s: x + 0 * (s / t)), "with s = 0")
+    assert says(ex.check_ctm_jump(lambda x, g, t, s: (s / t) ** 2 * x + (1 - (s / t) ** 2) * g), "linear in s")
+    assert says(ex.check_ctm_jump(lambda x, g, t, s: None), "returns nothing")
+    assert says(ex.check_ctm_jump(lambda x, g, t, s: 1 / (t - s) * x), "ZeroDivisionError")
+
+
+def test_consistency_step():
+    from dittoedu.diffusion import SIGMA_MIN
+
+    fb = ex.check_consistency_step(lambda d, s, z: d + s * z)
+    assert fb.ok and "FRESH noise" in fb.message
+    assert ex.check_consistency_step(lambda d, s, z: d + (s**2 - SIGMA_MIN**2) ** 0.5 * z).ok  # Song et al. exactly
+    assert says(ex.check_consistency_step(lambda d, s, z: d), "clean guess", "σ_next")
+    assert says(ex.check_consistency_step(lambda d, s, z: d + s**2 * z), "VARIANCE")
+    assert says(ex.check_consistency_step(lambda d, s, z: d + z), "unit noise")
+    assert says(ex.check_consistency_step(lambda d, s, z: s * z), "only the noise")
+    assert says(ex.check_consistency_step(lambda d, s, z: d - s * z), "Algorithm 1")
+    assert says(ex.check_consistency_step(lambda d, s, z: 2 * d), "not yet")
+    assert says(ex.check_consistency_step(lambda d, s, z: ...), "returns nothing")
+
+
 # ---------------------------------------------------------------------------------------------
 # the solutions in the lesson plans 08, 09 and 11 pass the checks their notebooks run
 
 
 def _later_lesson_namespace(ctm):
     namespace = _namespace()
-    namespace.update(ctm=ctm, seconds=0.5)  # what the notebooks define before the exercises
+    namespace.update(ctm=ctm, seconds=0.5, budget_s=0.86, sample_s=0.028, guided_s=0.096)  # as the notebooks define
     return namespace
 
 
@@ -871,10 +983,15 @@ def later_lesson_checks(ctm):
             "my_calls": lambda a: ex.check_network_calls(a, n_iters=10, sampler_steps=8, decode_steps=2),
             "my_decode": lambda a: ex.check_best_decode(a, DECODE_SCORES, lower_is_better=False),
         },
+        "11_why_optimize_the_noise": {
+            "my_n": lambda a: ex.check_best_of_n_count(a, p=0.01, confidence=0.95),
+            "my_nudge": ex.check_guidance_nudge,
+            "my_budget": lambda a: ex.check_equal_budget(a, budget_s=0.86, sample_s=0.028, guided_s=0.096),
+        },
     }
 
 
-@pytest.mark.parametrize("lesson", ["09_ditto_vs_ditto2"])
+@pytest.mark.parametrize("lesson", ["09_ditto_vs_ditto2", "11_why_optimize_the_noise"])
 def test_lesson_solutions_08_09_11_pass_their_checks(lesson, ctm_model):
     import nbformat
 
