@@ -977,6 +977,11 @@ def _later_lesson_namespace(ctm):
 
 def later_lesson_checks(ctm):
     return {
+        "08_distillation": {
+            "my_cm_scalings": ex.check_cm_scalings,
+            "my_jump": ex.check_ctm_jump,
+            "my_renoise": ex.check_consistency_step,
+        },
         "09_ditto_vs_ditto2": {
             "my_surrogate": lambda a: ex.check_surrogate(a, ctm),
             "my_rtf": lambda a: ex.check_real_time_factor(a, seconds=0.5, n_steps=64, tempo=90),
@@ -991,7 +996,7 @@ def later_lesson_checks(ctm):
     }
 
 
-@pytest.mark.parametrize("lesson", ["09_ditto_vs_ditto2", "11_why_optimize_the_noise"])
+@pytest.mark.parametrize("lesson", ["08_distillation", "09_ditto_vs_ditto2", "11_why_optimize_the_noise"])
 def test_lesson_solutions_08_09_11_pass_their_checks(lesson, ctm_model):
     import nbformat
 
