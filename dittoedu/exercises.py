@@ -1845,3 +1845,243 @@ def check_equal_budget(answer, *, budget_s: float, sample_s: float, guided_s: fl
             hints.append(f"steps: a guided step costs guided_s / {sampler_steps} seconds; how many fit in "
                          f"{budget_s:.2f} s?")
     return _not_yet("; ".join(hints) + ".")
+
+
+# =============================================================================================
+# Lesson 10: text control, steering with a contrastive text-music model as DITTO-2 does with CLAP
+# (Novack et al. 2024b):
+#
+# * :func:`check_similarity_matrix` -- the cosine similarity of every piece with every prompt, ``[B, K]``;
+# * :func:`check_prompt` -- a prompt that asks the text model for given attributes
+#   (read by :func:`dittoedu.textmusic.parse_prompt`);
+# * :func:`check_attribute_prediction` -- the attributes the analyzers will measure on an excerpt;
+# * :func:`check_cheat_reason` -- why the optimizer cannot cheat the analyzers (the options are
+#   :data:`CHEAT_OPTIONS`).
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 10: text control
+
+
+def check_similarity_matrix(fn) -> Feedback:
+    """Check ``fn(music, text)``: the cosine of every row of ``music [B, d]`` with every row of ``text [K, d]``.
+
+    The answer is a matrix ``[B, K]``: pieces down the side, prompts along the top.
+
+    >>> import torch.nn.functional as F
+    >>> check_similarity_matrix(lambda m, t: F.normalize(m, dim=-1) @ F.normalize(t, dim=-1).T).ok
+    True
+    >>> check_similarity_matrix(lambda m, t: m @ t.T)
+    Not yet: those are plain dot products...
+    """
+    import torch
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(10)
+    music = torch.randn(3, 4, generator=gen, dtype=torch.float64) * torch.tensor([[0.5], [2.0], [4.0]],
+                                                                                dtype=torch.float64)
+    text = torch.randn(2, 4, generator=gen, dtype=torch.float64) * torch.tensor([[3.0], [0.25]], dtype=torch.float64)
+    out, problem = _call(fn, music.clone(), text.clone(), what="my_similarity(music, text)")
+    if problem:
+        return problem
+    if out is None or out is Ellipsis:
+        return _not_yet("my_similarity returns nothing yet: end it with 'return' and the [B, K] matrix.")
+    try:
+        got = torch.as_tensor(out, dtype=torch.float64)
+    except Exception:
+        return _not_yet(f"my_similarity should return a tensor; it returned {_a(type(out).__name__)}.")
+    m, t = F.normalize(music, dim=-1), F.normalize(text, dim=-1)
+    want = m @ t.T
+    close = lambda a, b: a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-5, atol=1e-6))  # noqa: E731
+    if close(got, want):
+        return _right("cos(m, t) = m·t / (|m| |t|) for every pair: normalize every row to length 1, then one matrix "
+                      "product, music @ text.T. This is what the text model returns for (rolls, prompts). CLIP's "
+                      "training multiplies it by a learnt exp(τ) to make the logits of a softmax.")
+    if close(got, want.T):
+        return _not_yet(f"rows should be the pieces ({len(music)}) and columns the prompts ({len(text)}): [B, K]. "
+                        "Yours is [K, B]: music @ text.T, not text @ music.T.")
+    if got.numel() == 1:
+        return _not_yet("one number per (piece, prompt) pair: for 3 pieces and 2 prompts, a [3, 2] matrix. "
+                        "music @ text.T multiplies every row of one with every row of the other.")
+    if close(got, music @ text.T):
+        return _not_yet("those are plain dot products: a longer vector gets a bigger number. Divide every vector by "
+                        "its length first (F.normalize(v, dim=-1)), so that only the direction counts.")
+    if close(got, m @ text.T) or close(got, music @ t.T):
+        return _not_yet("normalize BOTH sides: the music vectors and the text vectors, each to length 1.")
+    if close(got, F.normalize(music, dim=0) @ F.normalize(text, dim=0).T):
+        return _not_yet("you normalized the columns (dim=0); each VECTOR is a row and must get length 1: "
+                        "F.normalize(v, dim=-1) (or v / v.norm(dim=-1, keepdim=True)).")
+    if close(got, 1 - want):
+        return _not_yet("that is the cosine DISTANCE, 1 − similarity (it is the text control's loss); return the "
+                        "similarity itself.")
+    if close(got, want / 0.07) or close(got, want * math.exp(math.log(1 / 0.07))):
+        return _not_yet("that is CLIP's logits, the cosine divided by a temperature; the similarity is the cosine "
+                        "itself, between −1 and 1.")
+    if tuple(got.shape) != (3, 2):
+        return _not_yet(f"for 3 pieces and 2 prompts the matrix is [3, 2]; yours has shape {list(got.shape)}. "
+                        "Hint: music @ text.T.")
+    if got.abs().max() > 1 + 1e-6:
+        return _not_yet("a cosine lies between −1 and 1, but some of yours are larger: normalize each row to length 1 "
+                        "before the product.")
+    return _not_yet("not yet: F.normalize(music, dim=-1) @ F.normalize(text, dim=-1).T.")
+
+
+def check_prompt(answer, want: dict | None = None) -> Feedback:
+    """Check a prompt that should ask the text model for exactly the attributes ``want`` (default: minor, low).
+
+    >>> check_prompt("a gloomy chorale in a deep register").ok
+    True
+    >>> check_prompt("a chorale that is not happy, low")
+    Not yet: the word 'happy' asks for major mode...
+    """
+    from .textmusic import MEANING, WORDS, PromptError, parse_prompt
+
+    want = dict(want or {"mode": "minor", "register": "low"})
+    asked = " and ".join(f"{v} {a}" for a, v in want.items())
+    if _not_answered(answer):
+        return _not_yet(f"write your prompt in quotes in place of the '...', asking for {asked}.")
+    if not isinstance(answer, str):
+        return _not_yet(f"a prompt is text in quotes; you gave {_a(type(answer).__name__)}.")
+    try:
+        prompt = parse_prompt(answer)
+    except PromptError as exc:
+        return _not_yet(f"the text model refuses it: {exc}.")
+
+    def choices(attr, value):
+        return ", ".join(f"'{w}'" for w in WORDS[attr][value])
+
+    hints = []
+    for attr, value in want.items():
+        got = prompt.requested.get(attr)
+        if got is None:
+            hints.append(f"it does not ask for a {attr} at all; add one of {choices(attr, value)}")
+        elif got != value:
+            word = next(w for w in prompt.words if MEANING[w] == (attr, got))
+            hints.append(f"the word '{word}' asks for {got} {attr}, not {value}; use one of {choices(attr, value)}")
+    if hints:
+        negation = ""
+        if prompt.warnings:
+            negation = " Careful: " + "; ".join(prompt.warnings) + " (the model reads only the words it knows)."
+        return _not_yet("; ".join(hints) + "." + negation)
+    extra = {a: v for a, v in prompt.requested.items() if a not in want}
+    if extra:
+        said = ", ".join(f"{v} {a} (the word '{next(w for w in prompt.words if MEANING[w] == (a, v))}')"
+                         for a, v in extra.items())
+        return _not_yet(f"it asks for {asked}, and also for {said}. Ask for {asked} only: every extra attribute is one "
+                        "more thing the optimizer has to satisfy and the analyzers will check.")
+    ignored = ""
+    if prompt.unknown:
+        ignored = f" It ignores {', '.join(repr(w) for w in prompt.unknown)} (words it does not know)."
+    heard = ", ".join(repr(w) for w in prompt.words)
+    return _right(f"the text model hears {heard}, that is {asked}.{ignored} Only the "
+                  "attribute words reach its text encoder (an average of word vectors), so word order and grammar "
+                  "are lost: 'minor, low' gives the same embedding as your sentence.")
+
+
+def check_attribute_prediction(answer, notes, *, n_steps: int) -> Feedback:
+    """Check a prediction ``{'mode': ..., 'register': ..., 'density': ..., 'contour': ...}`` of what
+    :func:`dittoedu.metrics.attributes` measures on ``notes``; each miss is explained with the analyzer's number.
+
+    A string such as ``"minor, middle, calm, falling"`` is read too.
+
+    >>> from dittoedu.roll import Note
+    >>> a_minor = [Note(p, 4 * i, 4) for i, p in enumerate([69, 72, 76, 72, 69, 64, 69, 57])]
+    >>> check_attribute_prediction("minor, high, calm, falling", a_minor, n_steps=32).ok
+    True
+    """
+    from .metrics import ATTRIBUTES, CONTOUR_EDGE, DENSITY_EDGES, REGISTER_EDGES, attribute_values, attributes, key_fit
+    from .roll import notes_to_roll
+
+    example = "{'mode': 'major', 'register': 'middle', 'density': 'calm', 'contour': 'rising'}"
+    if _not_answered(answer):
+        return _not_yet(f"write your prediction in place of the '...', e.g. {example}.")
+    if isinstance(answer, str):
+        by_word = {v: a for a, vs in ATTRIBUTES.items() for v in vs}
+        words = re.findall(r"[a-z]+", answer.lower())
+        answer = {by_word[w]: w for w in words if w in by_word}
+    if not isinstance(answer, dict):
+        return _not_yet(f"give a dict, one value per attribute, e.g. {example}; you gave {_a(type(answer).__name__)}.")
+    answer = {str(k).strip().lower(): v if _not_answered(v) else str(v).strip().lower() for k, v in answer.items()}
+    strange = [k for k in answer if k not in ATTRIBUTES]
+    if strange:
+        return _not_yet(f"the attributes are {', '.join(ATTRIBUTES)}; "
+                        f"{', '.join(repr(k) for k in strange)} is not one.")
+    missing = [a for a in ATTRIBUTES if a not in answer or _not_answered(answer[a])]
+    if missing:
+        return _not_yet(f"predict all four attributes; {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                        f"missing (values: " + "; ".join(f"{a}: {' / '.join(ATTRIBUTES[a])}" for a in missing) + ").")
+    bad = [(a, v) for a, v in answer.items() if v not in ATTRIBUTES[a]]
+    if bad:
+        return _not_yet("; ".join(f"{v!r} is not a value of {a} (choose {' / '.join(ATTRIBUTES[a])})" for a, v in bad)
+                        + ".")
+    truth = attributes(notes, n_steps=n_steps)
+    if not truth:
+        return _not_yet("the excerpt is silent: there is nothing to measure.")
+    values = {k: float(v[0]) for k, v in attribute_values(notes_to_roll(notes, n_steps)[None]).items()}
+    r, key = key_fit(notes)
+    why = {
+        "mode": f"music21's key analysis (Krumhansl–Schmuckler: how long each pitch class sounds, against the major "
+                f"and minor key profiles in all 12 keys) finds {key} (r = {r:.2f})",
+        "register": f"the mean pitch of everything that sounds, every voice at every step, is {values['register']:.2f} "
+                    f"(C4 = 60); below {REGISTER_EDGES[0]} is low, above {REGISTER_EDGES[1]} high, so the bass counts "
+                    "as much as the tune",
+        "density": f"{round(values['density'] * n_steps / 4)} notes start in {n_steps / 4:g} quarter notes = {values['density']:.2f} per "
+                   "quarter; "
+                   f"below {DENSITY_EDGES[0]} is calm, above {DENSITY_EDGES[1]} busy (edges set on four-voice "
+                   "chorales, where each voice moves about once a beat)",
+        "contour": f"the top voice's mean pitch over the last quarter of the excerpt minus over the first is "
+                   f"{values['contour']:+.2f} semitones; beyond ±{CONTOUR_EDGE:g} it is rising or falling",
+    }
+    wrong = [a for a in ATTRIBUTES if answer[a] != truth[a]]
+    if not wrong:
+        return _right(", ".join(truth.values()) + ". " + "; ".join(f"{a}: {why[a]}" for a in ("register", "density"))
+                      + ". These are the facts a training caption could state about this excerpt; no learnt model "
+                      "was asked.")
+    return _not_yet(f"{len(ATTRIBUTES) - len(wrong)} of {len(ATTRIBUTES)} right. "
+                    + "; ".join(f"{a} is {truth[a]}, not {answer[a]}: {why[a]}" for a in wrong) + ".")
+
+
+CHEAT_OPTIONS = {
+    "a": "The analyzers are differentiable, so the optimizer follows their gradient and the music really gets "
+         "the attributes.",
+    "b": "The text model was trained on captions the analyzers wrote, so it always agrees with them.",
+    "c": "The analyzers take no part in the loss: they measure the final, thresholded notes after the "
+         "optimization, so the optimizer can at most fool the text model, and a fooled text model shows up "
+         "as a missed attribute.",
+    "d": "DITTO-2 optimizes through a one-jump surrogate, which is too small a model to be cheated.",
+}
+
+
+def check_cheat_reason(answer) -> Feedback:
+    """Check the answer to "why can the optimizer not cheat the analyzers?" (one of :data:`CHEAT_OPTIONS`).
+
+    >>> check_cheat_reason("c").ok
+    True
+    >>> check_cheat_reason("b")
+    Not yet: it was trained on them...
+    """
+    if _not_answered(answer):
+        return _not_yet("answer with one letter in quotes, 'a', 'b', 'c' or 'd', in place of the '...'.")
+    text = str(answer).strip().lower()
+    match = re.fullmatch(r"\(?(?:option\s*)?([a-d])\)?[.:]?", text)
+    letter = match.group(1) if match else next((k for k, v in CHEAT_OPTIONS.items() if v.lower() == text), None)
+    if letter is None:
+        return _not_yet("answer with one letter in quotes: 'a', 'b', 'c' or 'd'.")
+    if letter == "c":
+        return _right("the optimizer only ever sees the text model's gradient; the analyzers (music21's key analysis, "
+                      "counting pitches and note starts) only ever look at decoded, thresholded notes, and nothing "
+                      "flows back from them. If the optimizer finds music the text model likes for the wrong reasons, the "
+                      "analyzers report a missed attribute. Two honest caveats: DITTO-2's early stop asks the "
+                      "analyzers whether the decoded music already obeys, so they decide WHEN to stop (a selection, "
+                      "not a gradient); and the analyzers can themselves be wrong about music (a key is a guess).")
+    why = {
+        "a": "the analyzers are not differentiable: music21's key analysis and counting note starts on thresholded "
+             "notes give no gradient at all. The gradient comes from the text model only.",
+        "b": "it was trained on them, but it agrees on roughly nine held-out windows in ten (see its model card, "
+             "dittoedu/weights/text.md), not always; and an optimizer actively searches for the inputs where a model "
+             "is wrong (adversarial examples). That is exactly why it is not allowed to grade its own homework.",
+        "d": "the surrogate is how the gradient is computed, not what judges the result; DITTO through the full "
+             "sampler is judged in exactly the same way. Ask instead: what does the loss contain, and what measures "
+             "the final notes?",
+    }
+    return _not_yet(why[letter])

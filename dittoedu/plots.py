@@ -711,3 +711,124 @@ def plot_consistency_scalings(*, ax=None, epsilon: float | None = None, sigma_da
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize="small", loc="center right")
     return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# text control (lesson 10): a contrastive model's similarities, and the analyzers' scales
+
+
+def plot_similarity_matrix(sims, *, rows=None, columns=None, marks=None, ax=None, annotate: bool | None = None,
+                           vmin: float = -1.0, vmax: float = 1.0, cmap: str = "RdBu_r"):
+    """A matrix of cosine similarities, pieces down the side and prompts along the top.
+
+    Parameters
+    ----------
+    sims : array or Tensor [B, K]
+        ``sims[i, j]`` = cos(music_i, text_j), e.g. ``TextMusic(rolls, prompts)``.
+    rows, columns : list of str, optional
+        Labels of the B pieces and the K prompts.
+    marks : bool array or Tensor [B, K], optional
+        Cells to outline, e.g. where the prompt is true of the piece (what the analyzers measured).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+    annotate : bool, optional
+        Write each value in its cell (default: when there are at most 150 cells).
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+        The matrix; the outlines are ``ax.patches``.
+    """
+    from matplotlib.patches import Rectangle
+
+    values = _as_numpy(sims).astype(np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"sims must be a matrix [pieces, prompts]; got shape {list(values.shape)}")
+    n_rows, n_cols = values.shape
+    for name, labels, n in (("rows", rows, n_rows), ("columns", columns, n_cols)):
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"{len(labels)} {name} labels for a matrix with {n} {name}")
+    ax = ax if ax is not None else _new_axes(figsize=(max(4, 0.7 * n_cols + 2), max(3, 0.4 * n_rows + 1.5)))
+    image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    if marks is not None:
+        marked = _as_numpy(marks).astype(bool)
+        if marked.shape != values.shape:
+            raise ValueError(f"marks has shape {list(marked.shape)} but sims has {list(values.shape)}")
+        for i, j in np.argwhere(marked):
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=1.6))
+    if annotate is None:
+        annotate = values.size <= 150
+    if annotate:
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize="x-small",
+                    color="white" if abs(v) > 0.6 * max(abs(vmin), abs(vmax)) else "black")
+    ax.set_xticks(range(n_cols), columns if columns is not None else range(n_cols),
+                  rotation=35 if columns is not None and max(map(len, map(str, columns))) > 3 else 0,
+                  ha="right" if columns is not None and max(map(len, map(str, columns))) > 3 else "center")
+    ax.set_yticks(range(n_rows), rows if rows is not None else range(n_rows))
+    ax.figure.colorbar(image, ax=ax, label="cosine similarity", fraction=0.04)
+    return image
+
+
+_SCALES = {  # attribute -> (x label, default x range) for plot_attribute_scale
+    "register": ("mean pitch of the sounding notes (MIDI; C4 = 60)", (52.0, 72.0)),
+    "density": ("note onsets per quarter note, all voices", (0.0, 8.0)),
+    "contour": ("top voice: last quarter minus first quarter (semitones)", (-12.0, 12.0)),
+}
+
+
+def plot_attribute_scale(attribute: str, values, *, ax=None):
+    """One measured attribute on its scale: the zones between the edges named by their words, and pieces on it.
+
+    This is how :func:`dittoedu.metrics.attributes` turns a number into a word (``register``,
+    ``density`` or ``contour``; the mode is named by music21's key analysis, not a scale).
+
+    Parameters
+    ----------
+    attribute : str
+        ``"register"``, ``"density"`` or ``"contour"``.
+    values : dict of str to float, or float
+        ``{label: number}`` for each piece to mark, e.g. ``{"before": 58.2, "after": 66.0}``
+        (numbers from :func:`dittoedu.metrics.attribute_values`).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+        One marker per piece, in the order given.
+    """
+    from .metrics import ATTRIBUTES, CONTOUR_EDGE, DENSITY_EDGES, REGISTER_EDGES
+
+    edges = {"register": REGISTER_EDGES, "density": DENSITY_EDGES, "contour": (-CONTOUR_EDGE, CONTOUR_EDGE)}
+    if attribute not in edges:
+        hint = " (the mode is named by music21's key analysis, not read off a scale)" if attribute == "mode" else ""
+        raise ValueError(f"attribute must be one of {', '.join(edges)}; got {attribute!r}{hint}")
+    if not isinstance(values, dict):
+        values = {"": values}
+    marks = {str(k): float(_as_numpy(v).reshape(())) for k, v in values.items()}
+    lo_edge, hi_edge = edges[attribute]
+    xlabel, (lo, hi) = _SCALES[attribute]
+    finite = [v for v in marks.values() if math.isfinite(v)]
+    lo, hi = min([lo, *finite]) - 0.5, max([hi, *finite]) + 0.5
+    ax = ax if ax is not None else _new_axes(figsize=(7, 1.8))
+    zones = ((lo, lo_edge), (lo_edge, hi_edge), (hi_edge, hi))
+    for (a, b), word, shade in zip(zones, ATTRIBUTES[attribute], ("0.93", "0.85", "0.93")):
+        ax.axvspan(a, b, color=shade, zorder=0)
+        ax.text((a + b) / 2, 0.85, word, ha="center", va="center", fontsize="small", transform=ax.get_xaxis_transform())
+    for edge in (lo_edge, hi_edge):
+        ax.axvline(edge, color="0.4", lw=0.9, ls="--", zorder=1)
+    markers = []
+    for k, (label, v) in enumerate(marks.items()):
+        y = 0.45 - 0.25 * (k % 2)  # alternate heights so that close labels do not overlap
+        (marker,) = ax.plot([v], [y], "o", ms=8, color=f"C{k}", label=label, zorder=3,
+                            transform=ax.get_xaxis_transform())
+        if label:
+            ax.annotate(f"{label}: {v:.2f}", (v, y), xycoords=("data", "axes fraction"), textcoords="offset points",
+                        xytext=(6, 0), va="center", fontsize="small")
+        markers.append(marker)
+    ax.set_xlim(lo, hi)
+    ax.set_yticks([])
+    ax.set_xlabel(xlabel)
+    ax.set_title(attribute, loc="left", fontsize="medium")
+    return markers

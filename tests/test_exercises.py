@@ -1013,3 +1013,131 @@ def test_lesson_solutions_08_09_11_pass_their_checks(lesson, ctm_model):
                 assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
                 seen.add(name)
     assert seen == set(checks), f"lessons/{lesson}.md has no solution for {set(checks) - seen}"
+
+
+# =============================================================================================
+# lesson 10: text control
+
+
+def test_similarity_matrix_right():
+    import torch.nn.functional as F
+
+    fb = ex.check_similarity_matrix(lambda m, t: F.normalize(m, dim=-1) @ F.normalize(t, dim=-1).T)
+    assert fb.ok and "music @ text.T" in fb.message
+    fb = ex.check_similarity_matrix(lambda m, t: (m @ t.T) / (m.norm(dim=1)[:, None] * t.norm(dim=1)[None]))
+    assert fb.ok
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda m, t: m @ t.T, ["plain dot products", "normalize"]),
+    (lambda m, t: torch.nn.functional.normalize(t, dim=-1) @ torch.nn.functional.normalize(m, dim=-1).T,
+     ["[K, B]", "music @ text.T"]),
+    (lambda m, t: torch.nn.functional.normalize(m, dim=0) @ torch.nn.functional.normalize(t, dim=0).T,
+     ["dim=0", "row"]),
+    (lambda m, t: torch.nn.functional.normalize(m, dim=-1) @ t.T, ["BOTH"]),
+    (lambda m, t: 1 - torch.nn.functional.normalize(m, dim=-1) @ torch.nn.functional.normalize(t, dim=-1).T,
+     ["DISTANCE"]),
+    (lambda m, t: torch.nn.functional.normalize(m, dim=-1) @ torch.nn.functional.normalize(t, dim=-1).T / 0.07,
+     ["logits", "temperature"]),
+    (lambda m, t: torch.nn.functional.cosine_similarity(m, t), ["raised", "RuntimeError"]),
+    (lambda m, t: (m * m).sum(), ["one number per (piece, prompt) pair"]),
+    (lambda m, t: ..., ["returns nothing"]),
+    ("m @ t.T", ["should be a function"]),
+])
+def test_similarity_matrix_wrong_answers(fn, words):
+    assert says(ex.check_similarity_matrix(fn), *words)
+
+
+@pytest.mark.parametrize("prompt", ["a gloomy chorale in a deep register", "minor, low", "low and sad, please"])
+def test_prompt_right(prompt):
+    fb = ex.check_prompt(prompt)
+    assert fb.ok and "minor mode and low register" in fb.message and "word order" in fb.message
+    assert ("please" in fb.message) == ("please" in prompt)  # unknown words are pointed out
+
+
+@pytest.mark.parametrize("prompt, words", [
+    ("...", ["in place of the '...'"]),
+    (42, ["text in quotes", "an int"]),
+    ("a chorale that is not happy, low", ["'happy' asks for major", "negation is not understood"]),
+    ("sad", ["does not ask for a register", "'deep'"]),
+    ("a sad, slow, low hymn", ["also for calm density", "the word 'slow'"]),
+    ("happy sad", ["refuses", "keep one"]),
+    ("something beautiful", ["refuses", "names nothing"]),
+    ("minor high", ["'high' asks for high register, not low"]),
+])
+def test_prompt_wrong_answers(prompt, words):
+    assert says(ex.check_prompt(prompt), *words)
+
+
+def test_prompt_checks_other_requests():
+    assert ex.check_prompt("bright and busy", want={"mode": "major", "density": "busy"}).ok
+    assert says(ex.check_prompt("bright", want={"mode": "major", "density": "busy"}), "density")
+
+
+LESSON_10_EXCERPT = ("4/4 a'4 g' f' e' | d' c' b g#", "4/4 A2 D | EE E")  # as notebook 10 writes it
+
+
+def _excerpt():
+    from dittoedu.roll import load
+
+    return load(LESSON_10_EXCERPT[0]).notes + load(LESSON_10_EXCERPT[1]).notes
+
+
+def test_attribute_prediction_right():
+    truth = {"mode": "minor", "register": "middle", "density": "calm", "contour": "falling"}
+    fb = ex.check_attribute_prediction(truth, _excerpt(), n_steps=32)
+    assert fb.ok and "62.25" in fb.message and "no learnt model" in fb.message
+    assert ex.check_attribute_prediction("minor, middle, calm, falling", _excerpt(), n_steps=32).ok
+
+
+@pytest.mark.parametrize("answer, words", [
+    ({"mode": ..., "register": ..., "density": ..., "contour": ...}, ["mode, register, density, contour are missing"]),
+    ({"mode": "minor", "register": "high", "density": "calm", "contour": "falling"},
+     ["3 of 4 right", "register is middle, not high", "62.25", "the bass counts"]),
+    ({"mode": "major", "register": "middle", "density": "busy", "contour": "falling"},
+     ["2 of 4 right", "A minor", "1.50 per quarter"]),
+    ({"mode": "minor", "register": "middle", "density": "calm", "contour": "level"}, ["-10.50 semitones"]),
+    ({"mode": "sad", "register": "middle", "density": "calm", "contour": "falling"}, ["'sad' is not a value of mode"]),
+    ({"tempo": "slow"}, ["'tempo' is not one"]),
+    ([1, 2], ["give a dict"]),
+    (None, ["in place of the '...'"]),
+])
+def test_attribute_prediction_wrong_answers(answer, words):
+    assert says(ex.check_attribute_prediction(answer, _excerpt(), n_steps=32), *words)
+
+
+def test_cheat_reason():
+    fb = ex.check_cheat_reason("c")
+    assert fb.ok and "early stop" in fb.message
+    assert ex.check_cheat_reason("(C)").ok and ex.check_cheat_reason(ex.CHEAT_OPTIONS["c"]).ok
+    assert says(ex.check_cheat_reason("a"), "not differentiable")
+    assert says(ex.check_cheat_reason("b"), "adversarial", "model card")
+    assert says(ex.check_cheat_reason("option d"), "surrogate", "judged in exactly the same way")
+    assert says(ex.check_cheat_reason("e"), "one letter")
+    assert says(ex.check_cheat_reason("..."), "in place of")
+
+
+# ---------------------------------------------------------------------------------------------
+# the solutions in lesson plan 10 pass the checks its notebook runs
+
+
+def test_lesson_solutions_10_pass_their_checks():
+    import nbformat
+
+    lesson = "10_text_control"
+    nb_source = "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4).cells)
+    assert all(text in nb_source for text in LESSON_10_EXCERPT), "notebook 10's excerpt changed: update this test"
+    checks = {"my_similarity": ex.check_similarity_matrix, "my_prompt": ex.check_prompt,
+              "my_attributes": lambda a: ex.check_attribute_prediction(a, _excerpt(), n_steps=32),
+              "my_reason": ex.check_cheat_reason}
+    seen = set()
+    for block in _solutions(f"{lesson}.md"):
+        namespace = _namespace()
+        exec(block, namespace)
+        for name, check in checks.items():
+            if name in namespace:
+                assert name in nb_source, f"{lesson}.ipynb has no {name} to answer"
+                fb = check(namespace[name])
+                assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
+                seen.add(name)
+    assert seen == set(checks), f"lessons/{lesson}.md has no solution for {set(checks) - seen}"

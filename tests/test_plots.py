@@ -302,3 +302,53 @@ def test_plot_consistency_scalings_meets_the_boundary_condition():
     assert edm_out[0] > 0  # EDM's denoiser only nearly keeps a clean input
     assert cm_out[-1] == pytest.approx(edm_out[-1], rel=1e-3)  # the same for large t
     assert lines[0].axes.get_xscale() == "log"
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 10: text control
+
+
+def test_plot_similarity_matrix_shows_the_values_and_outlines_the_marked_cells():
+    sims = torch.tensor([[0.9, -0.2, 0.1], [-0.5, 0.7, 0.3]])
+    marks = torch.tensor([[True, False, False], [False, True, True]])
+    fig, ax = plt.subplots()
+    image = plots.plot_similarity_matrix(sims, rows=["piece 1", "piece 2"], columns=["major", "minor", "low"],
+                                         marks=marks, ax=ax)
+    assert isinstance(image, AxesImage) and image.axes is ax
+    assert np.allclose(np.asarray(image.get_array()), sims.numpy())
+    assert image.get_clim() == (-1.0, 1.0)  # cosines: the same colours for every matrix
+    outlined = sorted((round(p.get_x() + 0.5), round(p.get_y() + 0.5)) for p in ax.patches)
+    assert outlined == [(0, 0), (1, 1), (2, 1)]  # (column, row) of each True
+    assert [t.get_text() for t in ax.texts] == ["0.90", "-0.20", "0.10", "-0.50", "0.70", "0.30"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["major", "minor", "low"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["piece 1", "piece 2"]
+    big = plots.plot_similarity_matrix(np.zeros((20, 11)))
+    assert len(big.axes.texts) == 0 and len(big.axes.patches) == 0  # too many cells to write; nothing marked
+
+
+def test_plot_similarity_matrix_refuses_mismatched_labels_and_marks():
+    with pytest.raises(ValueError, match="matrix"):
+        plots.plot_similarity_matrix(np.zeros(3))
+    with pytest.raises(ValueError, match="1 columns labels for a matrix with 2 columns"):
+        plots.plot_similarity_matrix(np.zeros((2, 2)), columns=["a"])
+    with pytest.raises(ValueError, match="marks has shape"):
+        plots.plot_similarity_matrix(np.zeros((2, 2)), marks=np.ones((2, 3), dtype=bool))
+
+
+def test_plot_attribute_scale_names_the_zones_and_marks_each_piece():
+    from dittoedu.metrics import REGISTER_EDGES
+
+    fig, ax = plt.subplots()
+    markers = plots.plot_attribute_scale("register", {"before": 58.0, "after": 66.0}, ax=ax)
+    assert len(markers) == 2 and all(isinstance(m, Line2D) for m in markers)
+    assert [m.get_xdata()[0] for m in markers] == [58.0, 66.0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[:3] == ["low", "middle", "high"] and "after: 66.00" in texts
+    assert sorted(line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--") == list(REGISTER_EDGES)
+    far = plots.plot_attribute_scale("contour", 30.0)  # a value off the usual range widens the axis
+    assert far[0].axes.get_xlim()[1] > 30.0 and far[0].axes.texts[:3][0].get_text() == "falling"
+
+
+def test_plot_attribute_scale_explains_the_mode():
+    with pytest.raises(ValueError, match="key analysis"):
+        plots.plot_attribute_scale("mode", 1.0)
