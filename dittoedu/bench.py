@@ -127,29 +127,34 @@ FORMS = ["AAAA", "AAAB", "AABA", "AABB", "AABC", "ABAA", "ABAB", "ABAC", "ABBA",
          "ABCC", "ABCD", "AB", "AABB", "AABA", "ABAB", "ABAC"]  # the last five over 8 bars, the rest over 4
 
 
-def adherence_requests(n: int = 20):
-    """``(control name, bars, builder)``: ``builder()`` makes that request's controls, ``n`` per control."""
+def adherence_requests(n: int = 20, only=None):
+    """``(control name, bars, builder)``: ``builder()`` makes that request's controls, ``n`` per control.
+
+    ``only``: the names of the controls to make targets for (default: all).
+    """
     from . import controls as C
-    from .roll import Note  # noqa: F401
+
+    def wanted(name):
+        return only is None or name in only
 
     requests = []
-    for pitches, onsets in melody_targets(n):
+    for pitches, onsets in melody_targets(n) if wanted("melody") else []:
         requests.append(("melody", 4, lambda p=pitches, o=onsets: [C.Melody(pitches=p, onsets=o)]))
-    for text in chord_targets(n):
+    for text in chord_targets(n) if wanted("chords") else []:
         requests.append(("chords", 4, lambda s=text: [C.Chords.from_text(s, n_steps=64)]))
-    for curve in intensity_targets(n):
+    for curve in intensity_targets(n) if wanted("intensity") else []:
         requests.append(("intensity", 4, lambda c=curve: [C.Intensity.from_curve(c, n_steps=64)]))
-    for i, form in enumerate(FORMS[:n]):
+    for i, form in enumerate(FORMS[:n] if wanted("structure") else []):
         bars = 8 if i >= 15 else 4
         requests.append(("structure", bars, lambda f=form, b=bars: [C.Structure.from_form(f, bars=b)]))
-    windows = _validation_windows(n)
-    for x in windows:
+    windows = _validation_windows(n) if any(wanted(k) for k in ("inpaint", "outpaint")) else []
+    for x in windows if wanted("inpaint") else []:
         keep = C.parse_keep("0:24,40:64", n_steps=64)
         requests.append(("inpaint", 4, lambda r=x, k=keep: [C.Inpaint(reference=r, keep=k)]))
-    for x in windows:
+    for x in windows if wanted("outpaint") else []:
         keep = torch.arange(64) < 32
         requests.append(("outpaint", 4, lambda r=x, k=keep: [C.Outpaint(reference=r, keep=k)]))
-    for _ in range(n):
+    for _ in range(n) if wanted("loop") else []:
         requests.append(("loop", 4, lambda: [C.Loop(n=16)]))
     return requests
 
@@ -168,7 +173,7 @@ def run_adherence(model, *, n: int = 20, method: str = "ditto", controls_filter=
     from .ito import optimize
 
     rows = {}
-    requests = [r for r in adherence_requests(n) if controls_filter is None or r[0] in controls_filter]
+    requests = adherence_requests(n, only=controls_filter)
     for i, (name, bars, build) in enumerate(tqdm(requests, desc=f"adherence ({method})", disable=not progress)):
         controls = build()
         res = optimize(model, controls, n_steps=16 * bars, method=method, seed=i, **optimize_kwargs)
@@ -318,7 +323,11 @@ def run_text(model, *, prompts=TEXT_PROMPTS, method: str = "ditto2", text_model=
 
 
 def text_table(runs: dict[str, list[dict]], unconditional: list[dict]) -> str:
-    """Per prompt and in total: requested attributes met, similarity, time; quality vs unconditional samples."""
+    """Per prompt and in total: requested attributes met, similarity, time; quality vs unconditional samples.
+
+    ``runs``: method -> the rows :func:`run_text` returned; ``unconditional``: quality dicts
+    (:func:`dittoedu.metrics.quality`) of plain samples, the reference for the quality table.
+    """
     from .metrics import MEASURES, as_matrix
 
     names = list(runs)

@@ -77,12 +77,17 @@ class Control:
         """Metrics on one final roll ``[2, P, T]`` (thresholded here)."""
         raise NotImplementedError
 
-    def done(self, loss: torch.Tensor, x0: torch.Tensor | None = None) -> bool:
-        """True when the loss ``[B]`` of the *thresholded* roll ``x0 [B, 2, P, T]`` says every item meets the target.
+    def done(self, loss: torch.Tensor) -> bool:
+        """True when the loss ``[B]`` of the *thresholded* roll says every item meets the target.
 
         On a thresholded roll (values exactly +-1) a hinge loss is 0 exactly when every
         constrained cell is on the right side, so the notes obey the control."""
         return bool((loss <= 0).all())
+
+    def confirmed(self, x0: torch.Tensor) -> bool:
+        """For a control whose loss cannot tell when it is met (text): do its judges agree on the
+        thresholded rolls ``x0 [B, 2, P, T]``? Early stopping needs ``done`` and this."""
+        return True
 
     def describe_target(self):
         """The target in JSON-friendly form, for ``result.json``."""
@@ -213,7 +218,7 @@ class Intensity(Control):
         pearson = torch.corrcoef(torch.stack([achieved, target]))[0, 1].item()
         return {"achieved": achieved.tolist(), "mse_db2": mse, "pearson": pearson if math.isfinite(pearson) else 0.0}
 
-    def done(self, loss, x0=None):
+    def done(self, loss):
         return bool((loss <= DONE_DB2).all())
 
     def describe_target(self):
@@ -414,7 +419,7 @@ class Structure(Control):
         ssm = bar_ssm((roll[FRAME] > 0).float()[None])[0]
         return {"achieved": ssm.tolist(), "ssm_mse": (ssm - self.ssm).square().mean().item()}
 
-    def done(self, loss, x0=None):
+    def done(self, loss):
         return bool((loss <= 1e-3).all())
 
     def describe_target(self):
@@ -577,8 +582,11 @@ class Text(Control):
                 "attributes": checks, "attributes_met": sum(c["met"] for c in checks.values()) / len(checks),
                 "unknown_words": self.parsed.unknown}
 
-    def done(self, loss, x0=None):
-        return x0 is not None and all(all(c["met"] for c in self.met(r.cpu()).values()) for r in x0)
+    def done(self, loss):
+        return True  # a similarity has no "met" value: the analyzers decide (confirmed)
+
+    def confirmed(self, x0):
+        return all(all(c["met"] for c in self.met(r.cpu()).values()) for r in x0)
 
     def describe_target(self):
         return {"prompt": self.prompt, "attributes": self.parsed.requested}

@@ -1932,7 +1932,7 @@ def check_prompt(answer, want: dict | None = None) -> Feedback:
     >>> check_prompt("a gloomy chorale in a deep register").ok
     True
     >>> check_prompt("a chorale that is not happy, low")
-    Not yet: the word 'happy' asks for major mode...
+    Not yet: it does not ask for a mode at all...
     """
     from .textmusic import MEANING, WORDS, PromptError, parse_prompt
 
@@ -2085,3 +2085,91 @@ def check_cheat_reason(answer) -> Feedback:
              "the final notes?",
     }
     return _not_yet(why[letter])
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 00: the Studio
+
+
+def check_loss_direction(answer, take) -> Feedback:
+    """Did the total loss of a Studio take go ``"down"`` or ``"up"`` over its iterations? (lesson 00)
+
+    >>> class Take: number, method, loss_history = 1, "ditto", {"total": [0.8, 0.5, 0.1]}
+    >>> check_loss_direction("down", Take())
+    Right: ...
+    """
+    if take is None:
+        return _not_yet("there is no take yet: press Generate (or run the cell with studio.generate()) first.")
+    if _not_answered(answer):
+        return _not_yet('look at the loss curves of your take, then write "down" or "up" in place of the ....')
+    history = take.loss_history.get("total", [])
+    if len(history) < 2:
+        return _not_yet(f"take {take.number} has {len(history)} loss value(s): with method {take.method!r} there is "
+                        "no search to watch. Make a take with DITTO or DITTO-2, then look again.")
+    answer = str(answer).strip().lower()
+    if answer not in ("down", "up"):
+        return _not_yet(f'answer "down" or "up", not {answer!r}.')
+    first, last = history[0], history[-1]
+    truth = "down" if last < first else "up"
+    if answer == truth and truth == "down":
+        return _right(f"the total loss of take {take.number} went from {first:.3g} to {last:.3g} in {len(history)} "
+                      "iterations. Each iteration nudged the starting noise so that the music moved closer to "
+                      "what you drew; the model itself never changed.")
+    if answer == truth:
+        return _right(f"this time it went up, from {first:.3g} to {last:.3g}: the search can overshoot (the step is "
+                      "too big, or two controls pull apart). The Studio keeps the best music it met, not the last.")
+    return _not_yet(f"look again: take {take.number} started at {first:.3g} and ended at {last:.3g}. Read the loss "
+                    "plot from left (first iteration) to right (last); lower means closer to your drawing.")
+
+
+def _melody_accuracy(take) -> float | None:
+    m = take.metrics.get("melody")
+    return None if m is None else m["accuracy"]
+
+
+def check_studio_methods(studio) -> Feedback:
+    """Has the student compared a searched take (DITTO or DITTO-2) with plain sampling on a melody? (lesson 00)"""
+    takes = [t for t in getattr(studio, "takes", []) if _melody_accuracy(t) is not None]
+    plain = [t for t in takes if t.method == "none"]
+    searched = [t for t in takes if t.method in ("ditto", "ditto2")]
+    if not searched:
+        return _not_yet("first make a take with DITTO-2 or DITTO that follows a melody (tick melody, press Generate).")
+    if not plain:
+        return _not_yet("now set the method to 'none: plain sampling' and press Generate (same drawing): the loss "
+                        "is measured but not used. Then run this check again.")
+    best = max(searched, key=_melody_accuracy)
+    last_plain = plain[-1]
+    a, b = _melody_accuracy(best), _melody_accuracy(last_plain)
+    if a > b:
+        return _right(f"take {best.number} ({best.method}) sings {a:.0%} of your melody exactly, plain sampling "
+                      f"(take {last_plain.number}) {b:.0%}. Same model, same drawing: only the search for the "
+                      "starting noise makes it follow you.")
+    return _not_yet(f"plain sampling (take {last_plain.number}, {b:.0%}) did as well as your best search "
+                    f"(take {best.number}, {a:.0%}). That is rare: try more iterations, or a melody with more "
+                    "notes, and compare again.")
+
+
+def check_best_take(answer, studio) -> Feedback:
+    """Which take follows the melody best? The answer is a take number, read from the Studio's table. (lesson 00)"""
+    takes = [t for t in getattr(studio, "takes", []) if _melody_accuracy(t) is not None]
+    if not takes:
+        return _not_yet("there is no take with a melody yet: tick melody, press Generate, then read the table.")
+    if _not_answered(answer):
+        return _not_yet("read the table under the pictures (column 'how well it follows'), then write the number "
+                        "of the best take in place of the ....")
+    try:
+        number = int(answer)
+    except (TypeError, ValueError):
+        return _not_yet(f"write the take's number, like 2, not {answer!r}.")
+    by_number = {t.number: t for t in takes}
+    if number not in by_number:
+        return _not_yet(f"there is no take {number} with a melody; your takes are "
+                        f"{', '.join(str(n) for n in by_number)}.")
+    best = max(_melody_accuracy(t) for t in takes)
+    if _melody_accuracy(by_number[number]) == best:
+        return _right(f"take {number} sings {best:.0%} of your melody exactly, the best of your "
+                      f"{len(takes)} take{'s' * (len(takes) > 1)}.")
+    winners = [str(t.number) for t in takes if _melody_accuracy(t) == best]
+    return _not_yet(f"take {number} sings {_melody_accuracy(by_number[number]):.0%} of the melody exactly, but "
+                    f"take {' and '.join(winners)} reach{'es' * (len(winners) == 1)} {best:.0%}. Look at the "
+                    "'melody … exact' figure of each row.")

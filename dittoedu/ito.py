@@ -219,9 +219,11 @@ def _ditto(generate, controls, eps, *, n_iters, lr, record, should_stop, early_s
         best_loss = torch.where(better, hard_total, best_loss)
         best_eps[better] = param.detach()[better]
         record(it, x0, total, parts)
-        if early_stop and all(c.done(hard_parts[c.name], x0_hard) for c in controls) and _met(controls, confirm, param):
-            reason = f"targets met after {it + 1} iterations"
-            return param.detach().clone(), it + 1, reason  # this noise meets them all (the lowest loss may not)
+        if early_stop and _met(controls, hard_parts, x0_hard):
+            # DITTO-2 decodes otherwise than its surrogate: the decoded music must obey too
+            if confirm is None or _met(controls, *_judge(controls, confirm(param.detach()))):
+                reason = f"targets met after {it + 1} iterations"
+                return param.detach().clone(), it + 1, reason  # this noise meets them all (the lowest loss may not)
         if should_stop is not None and should_stop():
             reason = f"stopped by the user after {it + 1} iterations"
             return best_eps, it + 1, reason
@@ -233,14 +235,16 @@ def _ditto(generate, controls, eps, *, n_iters, lr, record, should_stop, early_s
     return best_eps, it + 1, reason
 
 
+def _met(controls, hard_parts, x0_hard) -> bool:
+    """Every control met on the thresholded music ``x0_hard``, whose losses are ``hard_parts``."""
+    return all(c.done(hard_parts[c.name]) and c.confirmed(x0_hard) for c in controls)
+
+
 @torch.no_grad()
-def _met(controls, confirm, eps) -> bool:
-    """True if there is nothing to confirm, or the music ``confirm(eps)`` decodes meets every control."""
-    if confirm is None:
-        return True
-    x0_hard = hard(confirm(eps.detach()))
-    _, parts = total_loss(controls, x0_hard)
-    return all(c.done(parts[c.name], x0_hard) for c in controls)
+def _judge(controls, x0):
+    """The losses of each control on the thresholded ``x0``, and that thresholded roll."""
+    x0_hard = hard(x0)
+    return total_loss(controls, x0_hard)[1], x0_hard
 
 
 @torch.no_grad()

@@ -89,18 +89,21 @@ class Prompt:
 def parse_prompt(text: str) -> Prompt:
     """Read a prompt: the attributes it asks for, and the words it does not know.
 
-    Raises :class:`PromptError` if it names no attribute at all, or asks for two values of one
-    (``"happy sad"``).
+    A word right after a negation ("not sad") is left out, with a warning: the text model
+    knows what music is, not what it is not. Raises :class:`PromptError` if the prompt names no
+    attribute at all, or asks for two values of one (``"happy sad"``).
     """
     tokens = re.findall(r"[a-z]+", str(text).lower())
     requested, words, unknown, warnings = {}, [], [], []
     for i, tok in enumerate(tokens):
         if tok in MEANING:
             attr, value = MEANING[tok]
+            if i and tokens[i - 1] in NEGATIONS:
+                warnings.append(f"'{tokens[i - 1]} {tok}' is left out: negation is not understood; "
+                                "say what you want instead")
+                continue
             if requested.get(attr, value) != value:
                 raise PromptError(f"the prompt asks for both {requested[attr]!r} and {value!r} ({attr}); keep one")
-            if i and tokens[i - 1] in NEGATIONS:
-                warnings.append(f"'{tokens[i - 1]} {tok}': negation is not understood; say what you want instead")
             requested[attr] = value
             words.append(tok)
         elif tok not in FILLER and tok not in NEGATIONS and tok not in unknown:
@@ -116,10 +119,12 @@ def parse_prompt(text: str) -> Prompt:
 # captions: facts measured on the music, said in words
 
 
-TEMPLATES = ["a {} chorale", "{} music", "a {} piece", "{}", "a chorale, {}", "something {}", "a {} hymn",
-             "music that is {}", "a {} tune for four voices"]
+# Templates for a list of phrases; those before a noun ("a {} chorale") take single adjectives only.
+TEMPLATES = ["{}", "a chorale, {}", "something {}", "music that is {}", "a hymn: {}"]
+ADJECTIVE_TEMPLATES = ["a {} chorale", "{} music", "a {} piece", "a {} hymn", "a {} tune for four voices"]
 PHRASES = {"mode": ["{w}", "in a {w} key", "{w} mode"], "register": ["{w} register", "{w}", "in a {w} range"],
            "density": ["{w}", "{w} rhythm"], "contour": ["with a {w} melody", "{w} line", "{w}"]}
+VERBS = {"falls", "descends", "rises", "climbs"}  # contour words that need a subject: "a melody that rises"
 
 
 def attribute_index(rolls: torch.Tensor, modes: torch.Tensor) -> torch.Tensor:
@@ -141,18 +146,25 @@ def write_caption(facts: list[int], mention: list[bool], rng: np.random.Generato
     parts = []
     for (attr, values), k, say in zip(ATTRIBUTES.items(), facts, mention):
         if say:
-            word = rng.choice(WORDS[attr][values[k]])
-            parts.append(rng.choice(PHRASES[attr]).format(w=word))
+            word = str(rng.choice(WORDS[attr][values[k]]))
+            phrase = "a melody that {w}" if word in VERBS else rng.choice(PHRASES[attr])
+            parts.append(phrase.format(w=word))
     rng.shuffle(parts)
-    return rng.choice(TEMPLATES).format(", ".join(parts))
+    adjectives = all(" " not in p for p in parts)
+    return rng.choice(TEMPLATES + ADJECTIVE_TEMPLATES if adjectives else TEMPLATES).format(", ".join(parts))
 
 
 def tokenize(prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attribute-word indices of each prompt, flattened for :class:`torch.nn.EmbeddingBag`: ``(ids, offsets)``."""
+    """Attribute-word indices of each prompt, flattened for :class:`torch.nn.EmbeddingBag`: ``(ids, offsets)``.
+
+    As in :func:`parse_prompt`, a word right after a negation is left out.
+    """
     ids, offsets = [], []
     for p in prompts:
         offsets.append(len(ids))
-        ids += [WORD_INDEX[t] for t in re.findall(r"[a-z]+", p.lower()) if t in WORD_INDEX]
+        tokens = re.findall(r"[a-z]+", p.lower())
+        ids += [WORD_INDEX[t] for i, t in enumerate(tokens)
+                if t in WORD_INDEX and not (i and tokens[i - 1] in NEGATIONS)]
     return torch.tensor(ids, dtype=torch.long), torch.tensor(offsets, dtype=torch.long)
 
 
