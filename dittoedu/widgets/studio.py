@@ -692,13 +692,14 @@ class Studio:
         with torch.no_grad():
             wave = audio.synthesize(notes_to_roll(final, n_steps)).reshape(-1).cpu().numpy().astype(np.float32)
         title = f"take {number}: {METHOD_LABELS[method]}, seed {seed}"
+        engraved = None  # the score is engraved once, for the Studio and for the figure
         try:
-            svg = score.render_svg(final, n_steps=n_steps, title=title) if final else ""
+            svg = engraved = score.render_svg(final, n_steps=n_steps, title=title) if final else ""
         except MusicInputError as exc:
             svg = f"<p>(the score could not be engraved: {html.escape(str(exc))})</p>"
         history = {k: v for k, v in result.loss_history.items() if k != "total"}
         fig = plots.result_figure(notes=final, roll=result.x0[0].cpu(), wave=wave, loss_history=history,
-                                  title=title)
+                                  title=title, svg=engraved or None)
         figure_png = _png(fig, dpi=FIGURE_DPI)
         return Take(
             number=number, method=method, seed=seed, iterations=n_iters, asked=asked, result=result,
