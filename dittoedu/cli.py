@@ -210,11 +210,9 @@ def cmd_distill(args) -> dict:
 
 def cmd_corpus(args) -> dict:
     from . import metrics
-    from .corpus import cache_dir, load_chorales
-
-    from .textmusic import CaptionedWindows
-
     from .controls import intensity_range
+    from .corpus import cache_dir, load_chorales
+    from .textmusic import CaptionedWindows
 
     chorales = load_chorales()
     metrics.reference(64)
@@ -229,6 +227,7 @@ def _bench_text(model, args) -> dict:
 
     from . import bench, metrics
     from .diffusion import SIGMA_MAX, get_sigmas_ctm, sample_ctm
+    from .roll import N_PITCHES
     from .train import load_model
 
     if not DEFAULT_SURROGATE.exists():
@@ -242,18 +241,11 @@ def _bench_text(model, args) -> dict:
             "ditto2, 30 its, no early stop": bench.run_text(model, prompts=prompts, method="ditto2", **fixed),
             "none (plain sampling)": bench.run_text(model, prompts=prompts, method="none", sampler_steps=args.steps)}
     with torch.no_grad():  # unconditional samples decoded as DITTO-2 decodes (2 CTM jumps)
-        noise = torch.randn(len(prompts), *model_shape(), generator=torch.Generator().manual_seed(10_000))
+        noise = torch.randn(len(prompts), 2, N_PITCHES, 64, generator=torch.Generator().manual_seed(10_000))
         x = sample_ctm(ctm, noise * SIGMA_MAX, get_sigmas_ctm(2))
     print(f"settings: {kwargs | {'surrogate': DEFAULT_SURROGATE.name}}")
     print(bench.text_table(runs, metrics.quality_of_rolls(x)))
     return {}
-
-
-def model_shape(n_steps: int = 64) -> tuple[int, int, int]:
-    """The shape of one roll ``[2, P, T]`` of ``n_steps`` steps."""
-    from .roll import N_PITCHES
-
-    return (2, N_PITCHES, n_steps)
 
 
 def cmd_bench(args) -> dict:
@@ -263,8 +255,6 @@ def cmd_bench(args) -> dict:
     if args.text:
         return _bench_text(model, args)
     if args.studio:
-        from . import bench
-
         print(bench.studio_table(repeats=args.repeats))  # the Studio's own default iterations
         return {}
     if not args.adherence:

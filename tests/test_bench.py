@@ -36,3 +36,14 @@ def test_adherence_and_tables_run():
     assert "unconditional" in quality and "| melody |" in quality
     timing = bench.sampling_table(model, repeats=1, bars=(1,), steps=(2,), batches=(1,))
     assert "| 1 | 2 | 1 |" in timing
+
+
+def test_text_benchmark_counts_the_attributes_the_analyzers_found():
+    model = micro_model()
+    prompts = ["a gloomy hymn", "high and bright, rising"]
+    rows = bench.run_text(model, prompts=prompts, method="none", progress=False, sampler_steps=2)
+    assert [len(r["met"]) for r in rows] == [1, 3]
+    assert all(set(r["attributes"][a]) == {"asked", "found", "met"} for r in rows for a in r["attributes"])
+    table = bench.text_table({"none": rows}, [r["quality"] for r in rows])
+    met = sum(ok for r in rows for ok in r["met"])
+    assert f"**{100 * met / 4:.1f} %**" in table and "| a gloomy hymn |" in table
