@@ -144,23 +144,37 @@ def cmd_generate(args) -> dict:
 # train, corpus, bench
 
 
-def cmd_train(args) -> dict:
+def _train_run(args, presets: dict, train_fn, name: str):
+    """Train (or resume) ``presets[args.preset]`` in ``args.run_dir`` (default ``runs/NAME-PRESET``).
+
+    Returns the checkpoint; with ``args.export``, refuses an unfinished run
+    (unless ``args.force``, where the command has it).
+    """
     import dataclasses
 
-    from .train import PRESETS, train
+    from .train import read_metadata
 
-    config = PRESETS[args.preset]
+    config = presets[args.preset]
     if args.threads:
         config = dataclasses.replace(config, threads=args.threads)
-    run_dir = Path(args.run_dir or REPO_ROOT / "runs" / f"base-{args.preset}")
-    ckpt = train(config, run_dir, max_steps=args.max_steps)
+    run_dir = Path(args.run_dir or REPO_ROOT / "runs" / f"{name}-{args.preset}")
+    ckpt = train_fn(config, run_dir, max_steps=args.max_steps)
+    if args.export and not getattr(args, "force", False):
+        step = int(read_metadata(ckpt)["step"])
+        if step < config.steps:
+            hint = " (or add --force)" if hasattr(args, "force") else ""
+            raise UsageError(f"the run is at step {step} of {config.steps}; finish it first{hint}")
+    return ckpt
+
+
+def cmd_train(args) -> dict:
+    from .train import PRESETS, train
+
+    ckpt = _train_run(args, PRESETS, train, "base")
     out = {"checkpoint": str(ckpt)}
     if args.export:
-        from .train import read_metadata, write_model_card
+        from .train import write_model_card
 
-        step = int(read_metadata(ckpt)["step"])
-        if step < config.steps and not args.force:
-            raise UsageError(f"the run is at step {step} of {config.steps}; finish it first (or add --force)")
         baselines = {}
         if args.preset != "tiny":  # the card compares the model with the tiny preset's
             tiny = REPO_ROOT / "runs" / "base-tiny" / "checkpoint.safetensors"
@@ -172,22 +186,13 @@ def cmd_train(args) -> dict:
 
 
 def cmd_train_text(args) -> dict:
-    import dataclasses
+    from .train import TEXT_PRESETS, train_text
 
-    from .train import TEXT_PRESETS, read_metadata, train_text
-
-    config = TEXT_PRESETS[args.preset]
-    if args.threads:
-        config = dataclasses.replace(config, threads=args.threads)
-    run_dir = Path(args.run_dir or REPO_ROOT / "runs" / f"text-{args.preset}")
-    ckpt = train_text(config, run_dir, max_steps=args.max_steps)
+    ckpt = _train_run(args, TEXT_PRESETS, train_text, "text")
     out = {"checkpoint": str(ckpt)}
     if args.export:
         from .textmusic import write_model_card
 
-        step = int(read_metadata(ckpt)["step"])
-        if step < config.steps:
-            raise UsageError(f"the run is at step {step} of {config.steps}; finish it first")
         out.update(write_model_card(ckpt, Path(args.export)))
     return out
 

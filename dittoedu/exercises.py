@@ -494,6 +494,22 @@ def _number(answer, what: str):
     return value, None
 
 
+def _two_numbers(answer, what: str):
+    """``(values [2], None)`` for an answer of two numbers, or ``(None, Feedback)`` saying what is wrong.
+
+    ``what`` names the pair, e.g. ``"(N for best-of-N, steps for guidance)"``.
+    """
+    if isinstance(answer, (tuple, list)) and any(_not_answered(a) for a in answer):
+        return None, _not_yet(f"write both numbers in place of the '...': {what}.")
+    values, problem = _numbers(answer, f"your two numbers, {what}")
+    if problem:
+        return None, problem
+    values = values.ravel()
+    if values.size != 2:
+        return None, _not_yet(f"give two numbers, {what}; you gave {values.size}.")
+    return values, None
+
+
 def _call(fn, *args, what: str):
     """``(result, None)`` from ``fn(*args)``, or ``(None, Feedback)`` if it is not a function or it raises."""
     if not callable(fn):
@@ -1626,14 +1642,9 @@ def check_network_calls(answer, *, n_iters: int, sampler_steps: int, decode_step
     >>> check_network_calls((30 * 8 + 8, 30 + 2), n_iters=30, sampler_steps=8, decode_steps=2).ok
     True
     """
-    if isinstance(answer, (tuple, list)) and any(_not_answered(a) for a in answer):
-        return _not_yet("write both counts in place of the '...': (DITTO's calls, DITTO-2's calls).")
-    values, problem = _numbers(answer, "your two counts, (DITTO, DITTO-2)")
+    values, problem = _two_numbers(answer, "(DITTO's calls, DITTO-2's calls)")
     if problem:
         return problem
-    values = values.ravel()
-    if values.size != 2:
-        return _not_yet(f"give two numbers, (DITTO's calls, DITTO-2's calls); you gave {values.size}.")
     d1, d2 = (int(round(v)) for v in values)
     n, S, k = n_iters, sampler_steps, decode_steps
     want1, want2 = n * S + S, n + k
@@ -1808,14 +1819,9 @@ def check_equal_budget(answer, *, budget_s: float, sample_s: float, guided_s: fl
     >>> check_equal_budget((30, 80), budget_s=3.0, sample_s=0.1, guided_s=0.3).ok
     True
     """
-    if isinstance(answer, (tuple, list)) and any(_not_answered(a) for a in answer):
-        return _not_yet("write both numbers in place of the '...': (N for best-of-N, steps for guidance).")
-    values, problem = _numbers(answer, "your two numbers, (N, steps)")
+    values, problem = _two_numbers(answer, "(N for best-of-N, steps for guidance)")
     if problem:
         return problem
-    values = values.ravel()
-    if values.size != 2:
-        return _not_yet(f"give two numbers, (N for best-of-N, steps for guidance); you gave {values.size}.")
     n, steps = float(values[0]), float(values[1])
     want_n = budget_s / sample_s
     want_steps = budget_s / guided_s * sampler_steps

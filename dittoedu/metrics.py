@@ -189,13 +189,13 @@ def attribute_values(rolls: torch.Tensor) -> dict[str, torch.Tensor]:
     >>> {k: round(float(v), 2) for k, v in attribute_values(r[None]).items()}
     {'register': 55.75, 'density': 0.75, 'contour': 7.0}
     """
-    from .roll import FRAME, LOW_PITCH, ONSET
+    from .roll import FRAME, LOW_PITCH, ONSET, note_starts
 
     on, frame = rolls[:, ONSET] > 0, rolls[:, FRAME] > 0  # [B, P, T]
     n_steps = rolls.shape[-1]
     pitch = torch.arange(frame.shape[1], device=rolls.device, dtype=torch.float32)[None, :, None] + LOW_PITCH
     register = (pitch * frame).sum((1, 2)) / frame.sum((1, 2))
-    starts = frame & (on | ~_previous(frame))  # where notes start, as :func:`~dittoedu.roll.roll_to_notes` reads them
+    starts = note_starts(on, frame)  # as roll_to_notes reads them
     density = starts.sum((1, 2)) / (n_steps / 4)
     top = torch.where(frame, pitch, torch.tensor(-1.0, device=rolls.device)).amax(1)  # [B, T], -1 = silence
     edge = max(1, n_steps // 4)
@@ -207,13 +207,6 @@ def attribute_values(rolls: torch.Tensor) -> dict[str, torch.Tensor]:
     (first, has_first), (last, has_last) = mean_top(top[:, :edge]), mean_top(top[:, -edge:])
     contour = torch.where(has_first & has_last, last - first, torch.zeros_like(first))
     return {"register": register, "density": density.float(), "contour": contour}
-
-
-def _previous(frame: torch.Tensor) -> torch.Tensor:
-    """``frame`` shifted one step later in time (what sounded on the step before), ``[B, P, T]``."""
-    prev = torch.zeros_like(frame)
-    prev[..., 1:] = frame[..., :-1]
-    return prev
 
 
 def _bin(x: float, edges: tuple[float, float], values: tuple[str, str, str]) -> str:

@@ -155,6 +155,17 @@ def notes_to_roll(notes: Iterable[Note], n_steps: int | None = None) -> torch.Te
     return roll
 
 
+def note_starts(on: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+    """Where notes start, from the thresholded onset and frame channels (bool ``[..., P, T]``).
+
+    A note starts where the frame channel turns on, or where the onset channel fires inside a
+    run of frames (a repeated note).
+    """
+    before = torch.zeros_like(frame)
+    before[..., 1:] = frame[..., :-1]
+    return frame & (on | ~before)
+
+
 def roll_to_notes(roll: torch.Tensor, threshold: float = 0.0) -> list[Note]:
     """Notes from a roll ``[2, P, T]``, thresholded at ``threshold``.
 
@@ -166,9 +177,7 @@ def roll_to_notes(roll: torch.Tensor, threshold: float = 0.0) -> list[Note]:
         raise ValueError(f"expected a roll of shape [2, P, T], got {tuple(roll.shape)}")
     on = (roll[ONSET] > threshold).cpu()
     fr = (roll[FRAME] > threshold).cpu()
-    prev = torch.zeros_like(fr)
-    prev[:, 1:] = fr[:, :-1]
-    starts = fr & (on | ~prev)
+    starts = note_starts(on, fr)
     notes = []
     for p, t in starts.nonzero().tolist():
         end = t + 1
