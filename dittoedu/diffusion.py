@@ -7,6 +7,14 @@ into a *denoiser* ``D(x; sigma)`` that guesses the clean roll ``x_0``::
 
     D(x; sigma) = c_skip(sigma) * x + c_out(sigma) * F(c_in(sigma) * x, c_noise(sigma))   # EDM eq. (7)
 
+trained to regress ``x_0`` (EDM eq. (8)). A piano roll is *binary*, though: every cell is -1
+(off) or +1 (on). So our shipped model reads ``F`` as each cell's log-odds of being on and
+trains it like a classifier (binary cross-entropy); the best guess of ``x_0`` is then the
+expected cell, ``D = P(on) - P(off) = tanh(F / 2)`` (the ``"binary"`` parameterization,
+after Dieleman et al. 2022, "Continuous diffusion for categorical data", and Chen et al. 2023,
+"Analog Bits"). With regression the network stays undecided about some cells, the sampler
+shrinks them towards 0 and thresholding turns them into one-step blips; the classifier decides.
+
 Sampling walks ``sigma`` down a schedule, following the probability-flow ODE
 ``dx/dsigma = (x - D(x; sigma)) / sigma`` (EDM eq. (3)). One Euler step of that ODE
 is exactly a DDIM step (Song et al. 2021), so :func:`sample_euler` *is* DDIM.
@@ -53,32 +61,78 @@ def edm_scalings(sigma: torch.Tensor, sigma_data: float = SIGMA_DATA):
     return c_skip, c_out, c_in, c_noise
 
 
+PARAMETERIZATIONS = ("binary", "edm")
+GRAD_TEMPERATURE = 30.0  # a binary denoiser in eval mode passes gradients as if its tanh were this much softer
+
+
+def denoised_from(raw: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, parameterization: str, *,
+                  grad_temperature: float = 1.0) -> torch.Tensor:
+    """The denoiser's guess of ``x_0`` from the network's ``raw`` output at ``x`` (``sigma [B, 1, 1, 1]``).
+
+    ``"edm"``: ``c_skip * x + c_out * raw`` (EDM eq. (7)); ``"binary"``: ``raw`` are log-odds of
+    each cell being on, and the guess is the expected cell ``2 * sigmoid(raw) - 1 = tanh(raw / 2)``.
+
+    A trained binary denoiser is sure of most cells: its tanh is flat there, and a gradient
+    through the sampler (DITTO) vanishes. With ``grad_temperature > 1`` the forward pass is
+    unchanged but the backward pass is that of ``tanh(raw / (2 * grad_temperature))``
+    (a straight-through estimator, Bengio et al. 2013), so the optimizer still learns
+    which way each cell's log-odds should move.
+    """
+    if parameterization == "binary":
+        guess = torch.tanh(raw / 2)
+        if grad_temperature != 1.0 and raw.requires_grad:
+            soft = torch.tanh(raw / (2 * grad_temperature))
+            guess = soft + (guess - soft).detach()
+        return guess
+    c_skip, c_out, _, _ = edm_scalings(sigma)
+    return c_skip * x + c_out * raw
+
+
 class Denoiser(nn.Module):
-    """``D(x; sigma)``: wraps a raw network ``F`` with EDM's preconditioning (EDM eq. (7))."""
+    """``D(x; sigma)``: wraps a raw network ``F`` with EDM's preconditioning (EDM eq. (7)).
+
+    The network's ``config.parameterization`` says how its output becomes a guess of ``x_0``
+    (see :func:`denoised_from`). In eval mode (sampling, optimizing the noise) a binary
+    denoiser's gradients use ``GRAD_TEMPERATURE``; in training mode they are exact.
+    """
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
+        self.parameterization = getattr(getattr(net, "config", None), "parameterization", "edm")
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"unknown parameterization {self.parameterization!r}; choose one of {PARAMETERIZATIONS}")
+
+    def raw(self, x: torch.Tensor, sigma: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's output ``F(c_in * x, c_noise)`` and ``sigma`` shaped ``[B, 1, 1, 1]``."""
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
+        _, _, c_in, c_noise = (c.reshape(-1, 1, 1, 1) for c in edm_scalings(sigma))
+        return self.net(c_in * x, c_noise.reshape(-1)), sigma.reshape(-1, 1, 1, 1)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
-        c_skip, c_out, c_in, c_noise = (c.reshape(-1, 1, 1, 1) for c in edm_scalings(sigma))
-        return c_skip * x + c_out * self.net(c_in * x, c_noise.reshape(-1))
+        raw, sigma = self.raw(x, sigma)
+        return denoised_from(raw, x, sigma, self.parameterization,
+                             grad_temperature=1.0 if self.training else GRAD_TEMPERATURE)
 
 
 def training_loss(denoiser: Denoiser, x0: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """EDM's denoising score-matching loss for a batch of clean rolls ``x0 [B, 2, P, T]`` (EDM eq. (8)).
+    """The denoising loss for a batch of clean rolls ``x0 [B, 2, P, T]``, noised at log-normal levels.
 
-    ``sigma`` is drawn log-normally; the weight ``(sigma^2 + sigma_data^2) / (sigma * sigma_data)^2``
-    makes every noise level count about the same.
+    ``"edm"``: EDM's weighted regression (EDM eq. (8)); the weight
+    ``(sigma^2 + sigma_data^2) / (sigma * sigma_data)^2`` makes every noise level count about the same.
+    ``"binary"``: binary cross-entropy between the predicted log-odds and the true cells
+    (Dieleman et al. 2022, eq. (1)): a classifier of "on" against "off" at every noise level.
     """
     B = x0.shape[0]
     ln_sigma = P_MEAN + P_STD * torch.randn(B, generator=generator, device=x0.device)
     sigma = ln_sigma.exp()
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+    x = x0 + sigma.reshape(-1, 1, 1, 1) * noise
+    if denoiser.parameterization == "binary":
+        logits, _ = denoiser.raw(x, sigma)
+        return nn.functional.binary_cross_entropy_with_logits(logits, (x0 > 0).to(logits.dtype))
     weight = (sigma**2 + SIGMA_DATA**2) / (sigma * SIGMA_DATA) ** 2
-    denoised = denoiser(x0 + sigma.reshape(-1, 1, 1, 1) * noise, sigma)
-    return (weight.reshape(-1, 1, 1, 1) * (denoised - x0) ** 2).mean()
+    return (weight.reshape(-1, 1, 1, 1) * (denoiser(x, sigma) - x0) ** 2).mean()
 
 
 def initial_noise(shape, *, seed: int | None = None, generator: torch.Generator | None = None,
@@ -161,6 +215,8 @@ class TrajectoryModel(nn.Module):
         G(x_t, t, s) = (s / t) * x_t + (1 - s / t) * g(x_t, t, s)
         g(x_t, t, s) = c_skip(t) * x_t + c_out(t) * F(c_in(t) * x_t, c_noise(t), c_noise(s))
 
+    (or ``g = tanh(F / 2)`` for a ``"binary"`` network, as in :class:`Denoiser`).
+
     ``G(x, t, t) = x`` holds by construction (the boundary condition), and ``G(x, t, 0) = g``
     is a consistency model (Song et al. 2023): one jump from noise to music. ``F`` is a
     :class:`~dittoedu.nets.UNet1d` with ``target_level=True``; copying a trained denoiser's
@@ -170,14 +226,17 @@ class TrajectoryModel(nn.Module):
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
+        self.parameterization = getattr(getattr(net, "config", None), "parameterization", "edm")
 
     def g(self, x: torch.Tensor, t, s) -> torch.Tensor:
-        """The denoiser-like inner output ``g(x_t, t, s)`` (EDM preconditioning, told both levels)."""
+        """The denoiser-like inner output ``g(x_t, t, s)`` (the teacher's preconditioning, told both levels)."""
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1).expand(x.shape[0]).clamp_min(SIGMA_MIN)
         s = torch.as_tensor(s, dtype=x.dtype, device=x.device).reshape(-1).expand(x.shape[0])
-        c_skip, c_out, c_in, c_noise = (c.reshape(-1, 1, 1, 1) for c in edm_scalings(t))
+        _, _, c_in, c_noise = (c.reshape(-1, 1, 1, 1) for c in edm_scalings(t))
         c_noise_s = s.clamp_min(SIGMA_MIN).log() / 4
-        return c_skip * x + c_out * self.net(c_in * x, c_noise.reshape(-1), c_noise_s)
+        raw = self.net(c_in * x, c_noise.reshape(-1), c_noise_s)
+        return denoised_from(raw, x, t.reshape(-1, 1, 1, 1), self.parameterization,
+                             grad_temperature=1.0 if self.training else GRAD_TEMPERATURE)
 
     def forward(self, x: torch.Tensor, t, s) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1).expand(x.shape[0]).clamp_min(SIGMA_MIN)

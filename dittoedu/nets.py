@@ -36,6 +36,7 @@ class UNetConfig:
     attention_heads: int = 4  # heads of the self-attention at the lowest resolution (0: none)
     dropout: float = 0.0  # dropout inside residual blocks
     target_level: bool = False  # also told a second noise level, where to jump to (CTM, Kim et al. 2023)
+    parameterization: str = "binary"  # what the output means: "binary" (log-odds of each cell being on) or "edm"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,6 +45,7 @@ class UNetConfig:
     def from_dict(cls, d: dict) -> "UNetConfig":
         d = dict(d)
         d["channels"] = tuple(d["channels"])
+        d.setdefault("parameterization", "edm")  # checkpoints from before the field existed
         return cls(**d)
 
 

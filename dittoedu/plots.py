@@ -351,7 +351,7 @@ def plot_losses(loss_history: dict, *, ax=None):
 
 
 def result_figure(*, notes=None, roll=None, wave=None, sr: int = 16000, svg=None, loss_history=None,
-                  title=None, time_signature: str = "4/4", spec_db=None, tempo: float = 90):
+                  title=None, time_signature: str = "4/4", spec_db=None, tempo: float = 90, dpi: float = 200):
     """One figure with the score, the piano roll, the spectrogram and (if given) the loss curves.
 
     Layout: the score on the left; the piano roll above the spectrogram on the right, the same
@@ -381,6 +381,9 @@ def result_figure(*, notes=None, roll=None, wave=None, sr: int = 16000, svg=None
         A spectrogram in dB to show instead of computing one from ``wave``.
     tempo : float
         Quarter notes per minute, for the synthesized audio and the score.
+    dpi : float
+        The highest resolution the figure will be saved or shown at: the score is rasterized
+        for it (more costs time, less blurs the notes).
 
     Returns
     -------
@@ -428,8 +431,8 @@ def result_figure(*, notes=None, roll=None, wave=None, sr: int = 16000, svg=None
     if svg is None:
         svg = score_module.render_svg_to_fit(notes, width_in=box_in[0], height_in=box_in[1],
                                              time_signature=time_signature, tempo=round(tempo), n_steps=n_steps)
-    # enough pixels for a sharp picture when the figure is saved at up to ~200 dpi
-    zoom = max(1.0, min(4.0, box_in[0] * 200 / score_module.svg_size(svg)[0]))
+    # enough pixels for a sharp picture when the figure is saved at up to ``dpi``
+    zoom = max(1.0, min(4.0, box_in[0] * dpi / score_module.svg_size(svg)[0]))
     plot_score(svg, ax=ax_score, zoom=zoom)
     ax_score.set_anchor("N")  # the picture keeps its shape; it hangs from the top of its panel
     ax_score.set_title("score", loc="left")

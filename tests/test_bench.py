@@ -1,15 +1,14 @@
 """The benchmark scripts build their held-out targets and print their tables (tiny settings)."""
 
-import torch
+
+from net_helpers import untrained_unet
 
 from dittoedu import bench
 from dittoedu.diffusion import Denoiser
-from dittoedu.nets import UNet1d, UNetConfig
 
 
 def micro_model():
-    torch.manual_seed(0)
-    return Denoiser(UNet1d(UNetConfig(channels=(16, 16, 16), blocks_per_level=1, emb_dim=32, attention_heads=0))).eval()
+    return Denoiser(untrained_unet()).eval()
 
 
 def test_there_are_twenty_held_out_targets_per_control():

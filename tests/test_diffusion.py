@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from net_helpers import untrained_unet
+
 from dittoedu import diffusion as D
 from dittoedu.nets import UNet1d, UNetConfig
 
@@ -57,10 +59,9 @@ def test_preconditioning_boundary():
     assert torch.allclose(c_in * (torch.tensor([1e-4, 1e3]) ** 2 + D.SIGMA_DATA**2).sqrt(), torch.ones(2))
 
 
-@pytest.fixture
-def small_denoiser():
-    torch.manual_seed(0)
-    return D.Denoiser(UNet1d(UNetConfig(channels=(16, 16, 16), blocks_per_level=1, emb_dim=32, attention_heads=2)))
+@pytest.fixture(params=D.PARAMETERIZATIONS)
+def small_denoiser(request):
+    return D.Denoiser(untrained_unet(attention_heads=2, parameterization=request.param))
 
 
 @pytest.mark.parametrize("checkpoint", [False, True])
@@ -115,9 +116,7 @@ def test_training_loss_learns_a_constant():
 
 @pytest.fixture
 def trajectory_model():
-    torch.manual_seed(0)
-    cfg = UNetConfig(channels=(16, 16, 16), blocks_per_level=1, emb_dim=32, attention_heads=0, target_level=True)
-    return D.TrajectoryModel(UNet1d(cfg))
+    return D.TrajectoryModel(untrained_unet(target_level=True))
 
 
 def test_trajectory_boundary_and_consistency_form(trajectory_model):
@@ -142,7 +141,7 @@ def test_copied_denoiser_is_the_consistency_model_at_start(small_denoiser):
 def test_ctm_and_consistency_samplers(trajectory_model):
     x = D.initial_noise((1, 2, 48, 16), seed=0)
     one = D.sample_ctm(trajectory_model, x, D.get_sigmas_ctm(1))
-    assert torch.allclose(one, trajectory_model.denoise(x, D.SIGMA_MAX))
+    assert torch.allclose(one, trajectory_model.denoise(x, D.SIGMA_MAX), atol=1e-6)
     seen = []
     D.sample_ctm(trajectory_model, x, D.get_sigmas_ctm(3), callback=lambda d: seen.append(d["i"]))
     assert seen == [0, 1, 2]
@@ -152,3 +151,26 @@ def test_ctm_and_consistency_samplers(trajectory_model):
     x.requires_grad_(True)
     trajectory_model.denoise(x, D.SIGMA_MAX).square().mean().backward()
     assert x.grad.abs().sum() > 0
+
+
+def test_binary_denoiser_guesses_the_expected_cell_and_passes_soft_gradients():
+    raw = torch.tensor([-12.0, 0.0, 3.0], requires_grad=True)
+    x, sigma = torch.zeros(3), torch.ones(1)
+    exact = D.denoised_from(raw, x, sigma, "binary")
+    assert torch.allclose(exact, 2 * torch.sigmoid(raw) - 1)  # P(on) - P(off)
+    soft = D.denoised_from(raw, x, sigma, "binary", grad_temperature=30.0)
+    assert torch.equal(soft, exact)  # the same music forward...
+    (g_exact,) = torch.autograd.grad(exact[0], raw)
+    (g_soft,) = torch.autograd.grad(soft[0], raw)
+    assert g_exact[0] < 1e-4 < g_soft[0]  # ...but a sure cell still says which way it would move
+
+
+def test_binary_denoiser_gradients_are_exact_in_training():
+    net = untrained_unet(parameterization="binary")
+    den = D.Denoiser(net)
+    x = torch.randn(1, 2, 48, 16, requires_grad=True)
+    den.train()
+    (g_train,) = torch.autograd.grad(den(x, 0.5).sum(), x)
+    den.eval()
+    (g_eval,) = torch.autograd.grad(den(x, 0.5).sum(), x)
+    assert not torch.allclose(g_train, g_eval)

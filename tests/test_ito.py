@@ -5,17 +5,17 @@ import math
 import pytest
 import torch
 
+from net_helpers import untrained_unet
+
 from dittoedu import controls as C, ito
 from dittoedu.diffusion import Denoiser, SIGMA_MAX
-from dittoedu.nets import UNet1d, UNetConfig
+from dittoedu.nets import UNet1d
 from dittoedu.roll import Note
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    net = UNet1d(UNetConfig(channels=(16, 16, 16), blocks_per_level=1, emb_dim=32, attention_heads=0))
-    return Denoiser(net).eval().requires_grad_(False)
+    return Denoiser(untrained_unet()).eval().requires_grad_(False)
 
 
 def melody():

@@ -80,7 +80,7 @@ METHOD_LABELS = {
     "none": "none: plain sampling",
 }
 MAX_ITERATIONS = 500
-LIVE_EVERY_S = 2.0  # redraw the live loss and piano-roll pictures at most this often while optimizing
+LIVE_EVERY_S = 2.0  # while optimizing, redraw the live loss and piano-roll pictures every this many seconds
 FIGURE_DPI = 72
 
 
@@ -637,7 +637,7 @@ class Studio:
             t0 = time.perf_counter()  # the take's time: optimizing, decoding and drawing (not loading)
             what = ", ".join(c.name for c in controls) or "no control"
             self._set_status(f"Take {number}: {METHOD_LABELS[method]}, following {what}...", kind="busy")
-            live = {"last": 0.0, "history": {}}
+            live = {"last": time.perf_counter(), "history": {}}  # a quick take needs no film strip
 
             def callback(info):
                 it = info["iteration"] + 1
@@ -699,7 +699,7 @@ class Studio:
             svg = f"<p>(the score could not be engraved: {html.escape(str(exc))})</p>"
         history = {k: v for k, v in result.loss_history.items() if k != "total"}
         fig = plots.result_figure(notes=final, roll=result.x0[0].cpu(), wave=wave, loss_history=history,
-                                  title=title, svg=engraved or None)
+                                  title=title, svg=engraved or None, dpi=FIGURE_DPI)
         figure_png = _png(fig, dpi=FIGURE_DPI)
         return Take(
             number=number, method=method, seed=seed, iterations=n_iters, asked=asked, result=result,
