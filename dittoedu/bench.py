@@ -364,7 +364,7 @@ def text_table(runs: dict[str, list[dict]], unconditional: list[dict]) -> str:
 
 STUDIO_DRAWING = {  # what a student draws in a first class: a melody and a chord per bar
     "melody": [[72, 0, 4], [76, 4, 4], [79, 8, 8], [76, 16, 8], [72, 24, 8], [74, 32, 8], [71, 40, 8], [72, 48, 16]],
-    "chords": ["C", "G", "C", "C"],
+    "chords": ["C", "C", "G", "C"],  # every melody note is a tone of its bar's chord: the request can be met
 }
 
 
