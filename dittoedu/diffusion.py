@@ -11,8 +11,8 @@ trained to regress ``x_0`` (EDM eq. (8)). A piano roll is *binary*, though: ever
 (off) or +1 (on). So our shipped model reads ``F`` as each cell's log-odds of being on and
 trains it like a classifier (binary cross-entropy); the best guess of ``x_0`` is then the
 expected cell, ``D = P(on) - P(off) = tanh(F / 2)`` (the ``"binary"`` parameterization,
-after Dieleman et al. 2022, "Continuous diffusion for categorical data", and Chen et al. 2023,
-"Analog Bits"). With regression the network stays undecided about some cells, the sampler
+after the cross-entropy training of Dieleman et al. 2022, "Continuous diffusion for categorical
+data", with two categories). With regression the network stays undecided about some cells, the sampler
 shrinks them towards 0 and thresholding turns them into one-step blips; the classifier decides.
 
 Sampling walks ``sigma`` down a schedule, following the probability-flow ODE
@@ -121,7 +121,7 @@ def training_loss(denoiser: Denoiser, x0: torch.Tensor, *, generator: torch.Gene
     ``"edm"``: EDM's weighted regression (EDM eq. (8)); the weight
     ``(sigma^2 + sigma_data^2) / (sigma * sigma_data)^2`` makes every noise level count about the same.
     ``"binary"``: binary cross-entropy between the predicted log-odds and the true cells
-    (Dieleman et al. 2022, eq. (1)): a classifier of "on" against "off" at every noise level.
+    (after Dieleman et al. 2022): a classifier of "on" against "off" at every noise level.
     """
     B = x0.shape[0]
     ln_sigma = P_MEAN + P_STD * torch.randn(B, generator=generator, device=x0.device)
