@@ -215,23 +215,32 @@ def test_parse_pitch_spellings():
 # the solutions in the lesson plan pass the checks the notebook runs
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSON = ROOT / "lessons" / "01_roll_score_sound.md"
-NOTEBOOK = ROOT / "notebooks" / "01_roll_score_sound.ipynb"
+def _notebook_source(lesson: str) -> str:
+    import nbformat
+
+    return "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4).cells)
 
 
-def lesson_solutions():
-    text = LESSON.read_text()
-    solutions = text.split("## Exercise solutions", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", solutions, flags=re.S)
+def _assert_solutions_pass(lesson: str, checks: dict, make_namespace) -> None:
+    """Each solution in lessons/LESSON.md passes its check and answers a name notebook LESSON asks for."""
+    nb_source = _notebook_source(lesson)
+    seen = set()
+    for block in _solutions(f"{lesson}.md"):
+        namespace = make_namespace()
+        exec(block, namespace)
+        for name, check in checks.items():
+            if name in namespace:
+                assert name in nb_source, f"{lesson}.ipynb has no {name} to answer"
+                fb = check(namespace[name])
+                assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
+                seen.add(name)
+    assert seen == set(checks), f"lessons/{lesson}.md has no solution for {set(checks) - seen}"
 
 
 def test_lesson_solutions_pass_the_notebook_checks():
-    import nbformat
-
     from dittoedu import roll
 
-    blocks = lesson_solutions()
-    nb_source = "\n".join(c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells)
+    nb_source = _notebook_source("01_roll_score_sound")
     melody = roll.load(re.search(r'melody = roll\.load\("([^"]+)"\)', nb_source).group(1))
     checks = {
         "my_roll": ex.check_repeated_cs,
@@ -239,17 +248,7 @@ def test_lesson_solutions_pass_the_notebook_checks():
         "my_freq": lambda answer: ex.check_frequency(answer, note="A3"),
         "my_note": lambda answer: ex.check_highest_note(answer, melody),
     }
-    seen = set()
-    for block in blocks:
-        namespace = {"torch": torch, "roll": roll}
-        exec(block, namespace)
-        for name, check in checks.items():
-            if name in namespace:
-                assert name in nb_source, f"the notebook has no {name} to answer"
-                fb = check(namespace[name])
-                assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
-                seen.add(name)
-    assert seen == set(checks), f"the lesson plan has no solution for {set(checks) - seen}"
+    _assert_solutions_pass("01_roll_score_sound", checks, lambda: {"torch": torch, "roll": roll})
 
 
 # =============================================================================================
@@ -739,22 +738,10 @@ LESSON_CHECKS = {
 
 @pytest.mark.parametrize("lesson", sorted(LESSON_CHECKS))
 def test_lesson_solutions_02_to_07_pass_their_checks(lesson):
-    import nbformat
+    def namespace():  # what the notebooks define before their exercises
+        return _namespace() | {"target_db": TARGET_DB, "achieved": ACHIEVED_DB, "sounding": SOUNDING}
 
-    nb_source = "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4).cells)
-    checks = LESSON_CHECKS[lesson]
-    seen = set()
-    for block in _solutions(f"{lesson}.md"):
-        namespace = _namespace()
-        namespace.update(target_db=TARGET_DB, achieved=ACHIEVED_DB, sounding=SOUNDING)  # what the notebooks define
-        exec(block, namespace)
-        for name, check in checks.items():
-            if name in namespace:
-                assert name in nb_source, f"{lesson}.ipynb has no {name} to answer"
-                fb = check(namespace[name])
-                assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
-                seen.add(name)
-    assert seen == set(checks), f"lessons/{lesson}.md has no solution for {set(checks) - seen}"
+    _assert_solutions_pass(lesson, LESSON_CHECKS[lesson], namespace)
 
 
 # =============================================================================================
@@ -998,21 +985,7 @@ def later_lesson_checks(ctm):
 
 @pytest.mark.parametrize("lesson", ["08_distillation", "09_ditto_vs_ditto2", "11_why_optimize_the_noise"])
 def test_lesson_solutions_08_09_11_pass_their_checks(lesson, ctm_model):
-    import nbformat
-
-    nb_source = "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4).cells)
-    checks = later_lesson_checks(ctm_model)[lesson]
-    seen = set()
-    for block in _solutions(f"{lesson}.md"):
-        namespace = _later_lesson_namespace(ctm_model)
-        exec(block, namespace)
-        for name, check in checks.items():
-            if name in namespace:
-                assert name in nb_source, f"{lesson}.ipynb has no {name} to answer"
-                fb = check(namespace[name])
-                assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
-                seen.add(name)
-    assert seen == set(checks), f"lessons/{lesson}.md has no solution for {set(checks) - seen}"
+    _assert_solutions_pass(lesson, later_lesson_checks(ctm_model)[lesson], lambda: _later_lesson_namespace(ctm_model))
 
 
 # =============================================================================================
@@ -1122,25 +1095,13 @@ def test_cheat_reason():
 
 
 def test_lesson_solutions_10_pass_their_checks():
-    import nbformat
-
     lesson = "10_text_control"
-    nb_source = "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4).cells)
+    nb_source = _notebook_source(lesson)
     assert all(text in nb_source for text in LESSON_10_EXCERPT), "notebook 10's excerpt changed: update this test"
     checks = {"my_similarity": ex.check_similarity_matrix, "my_prompt": ex.check_prompt,
               "my_attributes": lambda a: ex.check_attribute_prediction(a, _excerpt(), n_steps=32),
               "my_reason": ex.check_cheat_reason}
-    seen = set()
-    for block in _solutions(f"{lesson}.md"):
-        namespace = _namespace()
-        exec(block, namespace)
-        for name, check in checks.items():
-            if name in namespace:
-                assert name in nb_source, f"{lesson}.ipynb has no {name} to answer"
-                fb = check(namespace[name])
-                assert fb.ok, f"the lesson's solution for {name} fails its check: {fb.message}"
-                seen.add(name)
-    assert seen == set(checks), f"lessons/{lesson}.md has no solution for {set(checks) - seen}"
+    _assert_solutions_pass(lesson, checks, _namespace)
 
 
 # lesson 00: the Studio (takes as the Studio makes them: number, method, metrics, loss history)
