@@ -88,6 +88,14 @@ def denoised_from(raw: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, param
     return c_skip * x + c_out * raw
 
 
+def parameterization_of(net: nn.Module) -> str:
+    """How ``net``'s output becomes a guess of ``x_0`` (its ``config.parameterization``; ``"edm"`` if it has none)."""
+    name = getattr(getattr(net, "config", None), "parameterization", "edm")
+    if name not in PARAMETERIZATIONS:
+        raise ValueError(f"unknown parameterization {name!r}; choose one of {PARAMETERIZATIONS}")
+    return name
+
+
 class Denoiser(nn.Module):
     """``D(x; sigma)``: wraps a raw network ``F`` with EDM's preconditioning (EDM eq. (7)).
 
@@ -99,9 +107,7 @@ class Denoiser(nn.Module):
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
-        self.parameterization = getattr(getattr(net, "config", None), "parameterization", "edm")
-        if self.parameterization not in PARAMETERIZATIONS:
-            raise ValueError(f"unknown parameterization {self.parameterization!r}; choose one of {PARAMETERIZATIONS}")
+        self.parameterization = parameterization_of(net)
 
     def raw(self, x: torch.Tensor, sigma: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
         """The network's output ``F(c_in * x, c_noise)`` and ``sigma`` shaped ``[B, 1, 1, 1]``."""
@@ -226,7 +232,7 @@ class TrajectoryModel(nn.Module):
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
-        self.parameterization = getattr(getattr(net, "config", None), "parameterization", "edm")
+        self.parameterization = parameterization_of(net)
 
     def g(self, x: torch.Tensor, t, s) -> torch.Tensor:
         """The denoiser-like inner output ``g(x_t, t, s)`` (the teacher's preconditioning, told both levels)."""
