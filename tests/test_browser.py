@@ -69,7 +69,7 @@ OUTPUTS_JS = """() => {
     targets: img('.ditto-studio-targets'),
     audio: document.querySelectorAll('.ditto-studio-audio audio').length,
     takes_in_menu: document.querySelectorAll('.ditto-studio select option').length,
-    record_images: document.querySelectorAll('.ditto-studio-record img').length,
+    record_takes: document.querySelectorAll('.ditto-studio-record .ditto-studio-take').length,
     status: (document.querySelector('.ditto-studio-status') || {}).textContent || '',
   };
 }"""
@@ -202,7 +202,7 @@ def test_studio_in_jupyterlab(lab, page):
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
     # the notebook generates a first take from "Ode to Joy" (DITTOEDU_FAST=1: 3 iterations)
-    page.wait_for_function("() => document.querySelectorAll('.ditto-studio-record img').length >= 1",
+    page.wait_for_function("() => document.querySelectorAll('.ditto-studio-record .ditto-studio-take').length >= 1",
                            timeout=SECONDS["run_all"] * 1000, polling=500)
     page.wait_for_function(KERNEL_READY_JS, timeout=60_000, polling=500)
     cells = page.evaluate(CELL_ERRORS_JS)
@@ -232,7 +232,7 @@ def test_studio_in_jupyterlab(lab, page):
     assert "melody of 5 notes (C5 E5 G5 E5 C5)" in status and "intensity curve" in status, status
     out = check_outputs(page, takes=2)
     # the static copy under the Studio (kept when the notebook is saved) holds both takes
-    page.wait_for_function("() => document.querySelectorAll('.ditto-studio-record img').length >= 2",
+    page.wait_for_function("() => document.querySelectorAll('.ditto-studio-record .ditto-studio-take').length >= 2",
                            timeout=30_000, polling=500)
     taken = json.loads(page.evaluate(KERNEL_EXEC_JS, (
         "import json; t = studio.takes[-1]; print(json.dumps({'n': len(studio.takes), 'asked': t.asked, "
@@ -241,7 +241,7 @@ def test_studio_in_jupyterlab(lab, page):
     assert taken["losses"] == ["chords", "intensity", "melody", "total"]  # chords: from the example cell
     assert taken["metrics"] == ["chords", "intensity", "melody"]
     shot(page, "lab_3_take2.png", ".ditto-studio-losses")
-    shot(page, "lab_4_static_record.png", ".ditto-studio-record img")
+    shot(page, "lab_4_static_record.png", ".ditto-studio-record .ditto-studio-take")
     print(f"JupyterLab test: {time.monotonic() - t0:.0f} s; {out['status'][:200]}")
 
 

@@ -83,7 +83,7 @@ def test_generate_stores_a_take_with_its_pictures_and_sound(studio):
     assert set(take.metrics) == {"melody", "chords", "intensity"}
     assert 0 <= take.metrics["melody"]["accuracy"] <= 1
     # pictures, score, sound
-    for png in (take.figure_png, take.roll_png, take.losses_png, take.targets_png):
+    for png in (take.roll_png, take.losses_png, take.targets_png):
         assert png.startswith(PNG) and len(png) > 5000
     assert take.svg.lstrip().startswith("<svg") and 'class="note' in take.svg
     assert take.wave.ndim == 1 and take.wave.size > 16000 and np.abs(take.wave).max() > 0
@@ -97,7 +97,9 @@ def test_generate_stores_a_take_with_its_pictures_and_sound(studio):
     assert not studio.generate_button.disabled and studio.stop_button.disabled and not studio.running
     # ... and in the static output kept in the notebook
     bundle = studio._record_bundle()
-    assert bundle["text/html"].count("<img") == 1 and "<audio" in bundle["text/html"] and bundle["image/png"]
+    record = bundle["text/html"]
+    assert record.count("class='ditto-studio-take'") == 1 and "<audio" in record and bundle["image/png"]
+    assert record.count("<img") == 3 and "data:image/svg+xml;base64," in record  # score, roll + spectrogram, losses
 
     # a second take (no control ticked: plain sampling) is kept next to the first
     for box in studio.use.values():
@@ -109,7 +111,7 @@ def test_generate_stores_a_take_with_its_pictures_and_sound(studio):
     studio.show_take(1)
     assert studio.roll_image.value == take.roll_png
     assert studio.comparison.value.count("<tr>") == 3  # header + two takes
-    assert studio._record_bundle()["text/html"].count("<img") == 2
+    assert studio._record_bundle()["text/html"].count("class='ditto-studio-take'") == 2
 
 
 def test_stop_button_ends_the_run_early_and_keeps_the_best(studio):

@@ -31,9 +31,9 @@ shows any of them, the table compares them) with
   curve against the loudness of the audio, the form's self-similarity),
 * a player for the audio.
 
-Each take also leaves a picture (:func:`dittoedu.plots.result_figure`) and its audio in the
-notebook's output under the Studio, so the results stay in the notebook when it is saved or
-exported, without the widgets.
+Each take also leaves its score, its piano roll and spectrogram, its loss curves (as images)
+and its audio in the notebook's output under the Studio, so the results stay in the notebook
+when it is saved or exported, without the widgets.
 
 Work survives mistakes: every change is written to ``studio_autosave.json`` in the folder the
 notebook runs in, and ``Studio(restore=True)`` brings it back after a re-run of the cell or a
@@ -102,7 +102,6 @@ class Take:
     metrics: dict  # result.measure(controls): per control, target, achieved and its metric
     svg: str  # the score, from score.render_svg
     wave: np.ndarray  # the audio, float32 [N] at audio.SR
-    figure_png: bytes  # plots.result_figure: score, piano roll, spectrogram, losses
     roll_png: bytes  # piano roll above the spectrogram
     losses_png: bytes  # loss per control per iteration
     targets_png: bytes  # target vs achieved, per control
@@ -683,7 +682,7 @@ class Studio:
     def _make_take(self, number, method, seed, n_iters, asked, notes, controls, result) -> Take:
         import torch
 
-        from .. import audio, plots, score
+        from .. import audio, score
         from ..roll import notes_to_roll
 
         n_steps = STEPS_PER_BAR * self.bars
@@ -692,18 +691,13 @@ class Studio:
         with torch.no_grad():
             wave = audio.synthesize(notes_to_roll(final, n_steps)).reshape(-1).cpu().numpy().astype(np.float32)
         title = f"take {number}: {METHOD_LABELS[method]}, seed {seed}"
-        engraved = None  # the score is engraved once, for the Studio and for the figure
         try:
-            svg = engraved = score.render_svg(final, n_steps=n_steps, title=title) if final else ""
+            svg = score.render_svg(final, n_steps=n_steps, title=title) if final else ""
         except MusicInputError as exc:
             svg = f"<p>(the score could not be engraved: {html.escape(str(exc))})</p>"
-        history = {k: v for k, v in result.loss_history.items() if k != "total"}
-        fig = plots.result_figure(notes=final, roll=result.x0[0].cpu(), wave=wave, loss_history=history,
-                                  title=title, svg=engraved or None, dpi=FIGURE_DPI)
-        figure_png = _png(fig, dpi=FIGURE_DPI)
         return Take(
             number=number, method=method, seed=seed, iterations=n_iters, asked=asked, result=result,
-            notes=list(final), metrics=metrics, svg=svg, wave=wave, figure_png=figure_png,
+            notes=list(final), metrics=metrics, svg=svg, wave=wave,
             roll_png=roll_and_spectrogram_png(result.x0[0].cpu(), wave, title=f"take {number}: piano roll"),
             losses_png=losses_png(result.loss_history), targets_png=targets_png(metrics),
             audio_html=audio.player(wave)._repr_html_(), messages=list(notes),
@@ -741,18 +735,29 @@ class Studio:
         self.metrics.value = metrics_html(take.metrics)
 
     def _record_bundle(self) -> dict:
-        """The static output under the Studio: every take's figure and sound (kept when the notebook is saved)."""
+        """The static output under the Studio: every take's pictures and sound (kept when the notebook is saved).
+
+        The pictures the panels already show, as images (the score too, as an SVG image: an
+        inline SVG would not survive a notebook opened untrusted), so nothing is drawn twice.
+        """
         import base64
+
+        def img(data: bytes, mime: str, alt: str, style: str = "") -> str:
+            return (f"<img alt='{html.escape(alt)}' style='max-width:100%;{style}' "
+                    f"src='data:{mime};base64,{base64.b64encode(data).decode('ascii')}'/>")
 
         parts = ["<div class='ditto-studio-record'>"]
         for t in self.takes:
-            png = base64.b64encode(t.figure_png).decode("ascii")
-            parts.append(f"<p><b>{html.escape(t.summary())}</b></p>"
-                         f"<img alt='take {t.number}' style='max-width:100%' src='data:image/png;base64,{png}'/>"
-                         f"{t.audio_html}")
+            score = (img(t.svg.encode(), "image/svg+xml", f"take {t.number}: score", "background:white")
+                     if t.svg.lstrip().startswith("<svg") else "")
+            parts.append(f"<div class='ditto-studio-take'><p><b>{html.escape(t.summary())}</b></p>{score}"
+                         "<div style='display:flex; flex-wrap:wrap; gap:8px; align-items:flex-start'>"
+                         f"{img(t.roll_png, 'image/png', f'take {t.number}: piano roll and spectrogram')}"
+                         f"{img(t.losses_png, 'image/png', f'take {t.number}: loss per control')}</div>"
+                         f"{t.audio_html}</div>")
         parts.append("</div>")
         latest = self.takes[-1]
-        return {"text/html": "".join(parts), "image/png": base64.b64encode(latest.figure_png).decode("ascii"),
+        return {"text/html": "".join(parts), "image/png": base64.b64encode(latest.roll_png).decode("ascii"),
                 "text/plain": "\n".join(t.summary() for t in self.takes)}
 
     def _update_record(self) -> None:
