@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "base.safetensors"
 DEFAULT_SURROGATE = WEIGHTS_DIR / "ctm.safetensors"
+PLAIN_STEPS = 18  # levels of plain sampling (EDM's stochastic sampler, as the model card measures it)
 
 
 class UsageError(ValueError):
@@ -85,7 +86,8 @@ def cmd_generate(args) -> dict:
     from .ito import optimize
 
     _positive("bars", args.bars, 1, 16)
-    _positive("steps", args.steps, 1, 200)
+    if args.steps is not None:
+        _positive("steps", args.steps, 1, 200)
     _positive("iters", args.iters, 1, 1000)
     surrogate_path = Path(args.surrogate) if args.surrogate else DEFAULT_SURROGATE
     if args.method == "ditto2" and not surrogate_path.exists():
@@ -108,16 +110,18 @@ def cmd_generate(args) -> dict:
 
         surrogate, _ = load_model(surrogate_path, device=args.device)
     n_steps = 16 * args.bars
+    sampler_steps = args.steps or (PLAIN_STEPS if method == "none" else 8)
     result = optimize(model, controls, n_steps=n_steps, method=method, n_iters=args.iters, lr=args.lr,
-                      sampler_steps=args.steps, seed=args.seed, device=args.device, progress=True,
-                      surrogate=surrogate, decode=args.decode, decode_steps=args.decode_steps)
+                      sampler_steps=sampler_steps, seed=args.seed, device=args.device, progress=True,
+                      surrogate=surrogate, decode=args.decode, decode_steps=args.decode_steps, sampler=args.sampler)
     notes = result.notes
     quality = metrics.quality(notes, n_steps=n_steps)
     report = {
         "method": method,
         "seed": args.seed,
         "bars": args.bars,
-        "sampler_steps": args.steps,
+        "sampler_steps": sampler_steps,
+        **({"sampler": args.sampler} if method == "none" else {}),
         "iterations": result.iterations,
         "stop_reason": result.stop_reason,
         "device": args.device,
@@ -318,7 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "is there, else ditto; none without controls)")
     p.add_argument("--iters", type=int, default=60, help="most optimization iterations (default: 60; stops early)")
     p.add_argument("--lr", type=float, default=0.5, help="optimizer step size (default: 0.5)")
-    p.add_argument("--steps", type=int, default=8, help="sampler steps (default: 8)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="sampler steps (default: 8 to optimize through, 18 for plain sampling)")
+    p.add_argument("--sampler", default="stochastic", choices=["stochastic", "heun", "euler"],
+                   help="how --method none samples (default: stochastic, EDM's sampler with fresh noise); "
+                        "optimizing always runs Euler steps")
     p.add_argument("--model", default=None, help="a checkpoint to use instead of the shipped model")
     p.add_argument("--surrogate", default=None, help="ditto2: a distilled CTM checkpoint instead of the shipped one")
     p.add_argument("--decode", default="ctm", choices=["ctm", "cm", "base"], help="ditto2: how to decode (default: ctm)")
@@ -334,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch decides)")
     p.add_argument("--export", default=None, metavar="PATH",
                    help="when done, write the EMA weights and a model card to PATH (.safetensors)")
-    p.add_argument("--eval-samples", type=int, default=64, help="samples for the model card's quality measures")
+    p.add_argument("--eval-samples", type=int, default=256, help="samples for the model card's quality measures")
     p.add_argument("--force", action="store_true", help="export even if the run has not finished")
     p.set_defaults(func=cmd_train)
 

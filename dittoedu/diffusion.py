@@ -206,7 +206,46 @@ def sample_ancestral(model, x: torch.Tensor, sigmas: torch.Tensor, *, generator:
     return x
 
 
-SAMPLERS = {"euler": sample_euler, "ddim": sample_euler, "heun": sample_heun}
+def sample_stochastic(model, x: torch.Tensor, sigmas: torch.Tensor, *, generator: torch.Generator | None = None,
+                      gamma: float = math.sqrt(2) - 1, sigma_range: tuple[float, float] = (0.05, 50.0),
+                      callback: Callback | None = None) -> torch.Tensor:
+    """EDM's stochastic sampler (Algorithm 2): Heun steps, each started a little *above* its level.
+
+    Before a step from ``sigma`` (inside ``sigma_range``), fresh noise raises the level to
+    ``sigma * (1 + gamma)``; the step then walks down from there. The fresh noise washes out
+    errors the denoiser made at earlier steps, which an ODE sampler carries to the end (EDM
+    section 4: it helps imperfect models most). ``gamma = sqrt(2) - 1`` is the most EDM
+    allows (their ``S_churn`` large). Same ``generator`` seed, same music.
+    """
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        if sigma_range[0] <= sigma <= sigma_range[1]:
+            raised = sigma * (1 + gamma)
+            x = x + (raised**2 - sigma**2).sqrt() * torch.randn(x.shape, generator=generator).to(x)
+            sigma = raised
+        denoised = model(x, sigma)
+        d = (x - denoised) / sigma
+        x_next = x + d * (sigma_next - sigma)
+        if sigma_next > 0:
+            d_next = (x_next - model(x_next, sigma_next)) / sigma_next
+            x_next = x + (d + d_next) / 2 * (sigma_next - sigma)
+        x = x_next
+        if callback is not None:
+            callback({"x": x, "i": i, "sigma": sigma, "denoised": denoised})
+    return x
+
+
+SAMPLERS = {"euler": sample_euler, "ddim": sample_euler, "heun": sample_heun, "stochastic": sample_stochastic}
+
+
+def sample(model, x: torch.Tensor, sigmas: torch.Tensor, *, sampler: str = "euler",
+           generator: torch.Generator | None = None, callback: Callback | None = None) -> torch.Tensor:
+    """Run the sampler named ``sampler`` (a key of ``SAMPLERS``); ``generator`` feeds the stochastic one."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
+    if sampler == "stochastic":
+        return sample_stochastic(model, x, sigmas, generator=generator, callback=callback)
+    return SAMPLERS[sampler](model, x, sigmas, callback=callback)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,14 +273,18 @@ class TrajectoryModel(nn.Module):
         self.net = net
         self.parameterization = parameterization_of(net)
 
-    def g(self, x: torch.Tensor, t, s) -> torch.Tensor:
-        """The denoiser-like inner output ``g(x_t, t, s)`` (the teacher's preconditioning, told both levels)."""
+    def raw(self, x: torch.Tensor, t, s) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's output ``F`` inside ``g(x_t, t, s)`` (log-odds for a binary network) and ``t [B, 1, 1, 1]``."""
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1).expand(x.shape[0]).clamp_min(SIGMA_MIN)
         s = torch.as_tensor(s, dtype=x.dtype, device=x.device).reshape(-1).expand(x.shape[0])
         _, _, c_in, c_noise = (c.reshape(-1, 1, 1, 1) for c in edm_scalings(t))
         c_noise_s = s.clamp_min(SIGMA_MIN).log() / 4
-        raw = self.net(c_in * x, c_noise.reshape(-1), c_noise_s)
-        return denoised_from(raw, x, t.reshape(-1, 1, 1, 1), self.parameterization,
+        return self.net(c_in * x, c_noise.reshape(-1), c_noise_s), t.reshape(-1, 1, 1, 1)
+
+    def g(self, x: torch.Tensor, t, s) -> torch.Tensor:
+        """The denoiser-like inner output ``g(x_t, t, s)`` (the teacher's preconditioning, told both levels)."""
+        raw, t = self.raw(x, t, s)
+        return denoised_from(raw, x, t, self.parameterization,
                              grad_temperature=1.0 if self.training else GRAD_TEMPERATURE)
 
     def forward(self, x: torch.Tensor, t, s) -> torch.Tensor:
@@ -298,7 +341,7 @@ def generate(model, *, n_steps: int, batch: int = 1, seed: int = 0, sampler_step
              device="cpu", callback: Callback | None = None) -> torch.Tensor:
     """Unconditional music: ``batch`` rolls ``[B, 2, P, n_steps]`` from noise seeded by ``seed``.
 
-    A :class:`Denoiser` samples with ``sampler`` (``euler``/``ddim`` or ``heun``); a
+    A :class:`Denoiser` samples with ``sampler`` (``euler``/``ddim``, ``heun`` or ``stochastic``); a
     :class:`TrajectoryModel` jumps ``sampler_steps`` times along its trajectory (CTM, deterministic).
     """
     from .roll import N_PITCHES
@@ -306,7 +349,5 @@ def generate(model, *, n_steps: int, batch: int = 1, seed: int = 0, sampler_step
     x = initial_noise((batch, 2, N_PITCHES, n_steps), seed=seed, device=device)
     if isinstance(model, TrajectoryModel):
         return sample_ctm(model, x, get_sigmas_ctm(sampler_steps, device=device), callback=callback)
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
-    sigmas = get_sigmas_karras(sampler_steps, device=device)
-    return SAMPLERS[sampler](model, x, sigmas, callback=callback)
+    return sample(model, x, get_sigmas_karras(sampler_steps, device=device), sampler=sampler,
+                  generator=torch.Generator().manual_seed(seed), callback=callback)

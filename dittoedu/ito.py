@@ -40,8 +40,8 @@ from typing import Callable
 import torch
 
 from .controls import Control, hard
-from .diffusion import (SIGMA_MAX, get_sigmas_ctm, get_sigmas_karras, sample_consistency, sample_ctm,
-                        sample_euler)
+from .diffusion import (SAMPLERS, SIGMA_MAX, get_sigmas_ctm, get_sigmas_karras, sample, sample_consistency,
+                        sample_ctm, sample_euler)
 from .roll import N_PITCHES, roll_to_notes
 
 METHODS = ("ditto", "ditto2", "guidance", "best_of_n", "none")
@@ -101,7 +101,7 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
              callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
              checkpoint: bool = False, snapshot_every: int = 5, early_stop: bool = True,
              guidance_scale: float = 1.0, surrogate=None, decode: str = "ctm", decode_steps: int = 2,
-             progress: bool = False, device="cpu") -> Result:
+             sampler: str = "euler", progress: bool = False, device="cpu") -> Result:
     """Generate ``batch`` pieces of ``n_steps`` steps that follow ``controls`` (see the module docstring).
 
     ``n_iters``: optimization steps for ``"ditto"``, candidates for ``"best_of_n"``.
@@ -111,8 +111,12 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     ``checkpoint`` recomputes sampler steps in the backward pass to save memory. ``progress``
     shows a progress bar. For ``"ditto2"``: ``surrogate`` is the distilled
     :class:`~dittoedu.diffusion.TrajectoryModel`, ``decode`` and ``decode_steps`` how the result is decoded.
+    ``sampler``: how ``"none"`` samples (``"euler"``, ``"heun"`` or ``"stochastic"``, see
+    :mod:`~dittoedu.diffusion`); every other method optimizes through Euler steps.
     """
     _check(controls, n_steps, method)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if method == "ditto2":
         if surrogate is None:
             raise ValueError("method 'ditto2' needs the distilled model: optimize(..., surrogate=ctm_model)")
@@ -179,11 +183,13 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
         result.iterations, result.stop_reason = sampler_steps, "sampled with guidance"
     elif method == "ditto2":
         x0 = decode_ditto2(eps)
+    elif method == "none":
+        with torch.no_grad():
+            x0 = sample(model, eps * SIGMA_MAX, sigmas, sampler=sampler, generator=generator)
+        result.stop_reason = "plain sampling"
     else:
         with torch.no_grad():
             x0 = sample_euler(model, eps * SIGMA_MAX, sigmas)
-        if method == "none":
-            result.stop_reason = "plain sampling"
     decode_s = time.perf_counter() - t1
     with torch.no_grad():
         total, parts = total_loss(controls, x0)

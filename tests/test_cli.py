@@ -49,6 +49,7 @@ def test_generate_contract(tmp_path, untrained_model):
     for key in ["method", "seed", "bars", "timings", "controls", "quality", "loss_history"]:
         assert key in result
     assert result["seed"] == 3 and result["bars"] == 2 and result["method"] == "none"
+    assert result["sampler"] == "stochastic" and result["sampler_steps"] == 4  # plain sampling: EDM's, fresh noise
     assert set(result["timings"]) >= {"optimize_s", "decode_s", "total_s"}
     assert "key_fit" in result["quality"] and "relative_difference_to_corpus" in result["quality"]
     # the same seed gives the same music

@@ -174,3 +174,25 @@ def test_binary_denoiser_gradients_are_exact_in_training():
     den.eval()
     (g_eval,) = torch.autograd.grad(den(x, 0.5).sum(), x)
     assert not torch.allclose(g_train, g_eval)
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun", "stochastic"])
+def test_samplers_draw_from_a_known_distribution(sampler):
+    """Data ~ N(0, 0.5^2) has the exact denoiser D(x; sigma) = x * s^2 / (s^2 + sigma^2): each sampler must
+    end with the data's spread (the stochastic one's fresh noise included), given enough steps."""
+    s = 0.5
+    exact = lambda x, sigma: x * s**2 / (s**2 + sigma**2)  # noqa: E731
+    x_T = D.initial_noise((20_000,), seed=0)
+    x0 = D.sample(exact, x_T, D.get_sigmas_karras(100), sampler=sampler, generator=torch.Generator().manual_seed(1))
+    assert abs(x0.std().item() - s) < 0.02
+
+
+def test_stochastic_sampler_is_seeded_and_keeps_gradients(small_denoiser):
+    a = D.generate(small_denoiser, n_steps=16, seed=5, sampler_steps=3, sampler="stochastic")
+    b = D.generate(small_denoiser, n_steps=16, seed=5, sampler_steps=3, sampler="stochastic")
+    c = D.sample(small_denoiser, D.initial_noise(a.shape, seed=5), D.get_sigmas_karras(3), sampler="stochastic",
+                 generator=torch.Generator().manual_seed(6))  # same start, other fresh noise
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    x_T = D.initial_noise(a.shape, seed=5).requires_grad_()
+    D.sample(small_denoiser, x_T, D.get_sigmas_karras(3), sampler="stochastic").sum().backward()
+    assert x_T.grad.abs().sum() > 0
