@@ -292,6 +292,9 @@ def distillation_loss(student, x0: torch.Tensor, *, teacher, config: DistillConf
     * CTM: both jump to a random level ``s <= u``, then (with frozen weights) on to 0, where they are
       compared; plus a denoising loss on ``g(x_t, t, t)``.
 
+    Jumps are compared in clean-music space by :func:`_music_loss`: binary cross-entropy for a
+    binary student (a classifier of the cells its teacher would write), squared error otherwise.
+
     Both also learn the longest jump directly: from pure noise at ``sigma_max`` to where the teacher's
     ``endpoint_steps``-step Euler solve ends (Luhman & Luhman 2021): the jump DITTO-2 optimizes through.
     """
@@ -307,35 +310,51 @@ def distillation_loss(student, x0: torch.Tensor, *, teacher, config: DistillConf
         d = (x_t - teacher(x_t, t)) / tt
         x_euler = x_t + d * (uu - tt)
         x_u = x_t + (d + (x_euler - teacher(x_euler, u)) / uu) / 2 * (uu - tt)
-    if config.kind == "cm":
-        s = torch.zeros(B)
-    else:  # a random level at or below u (and 0 a quarter of the time)
+    if config.kind == "cm":  # both jump straight to 0
+        with torch.no_grad():
+            target = student.denoise(x_u, u)
+        loss = _music_loss(student, x_t, t, target)
+    else:  # both jump to a random level s <= u (0 a quarter of the time), then through the frozen student to 0
         m = (torch.rand(B, generator=generator) * (n + 1).float()).floor().long()
         s = torch.where(torch.rand(B, generator=generator) < 0.25, torch.zeros(B), levels[m])
         s = torch.minimum(s, u)
-    with torch.no_grad():
-        target = student(x_u, u, s)
-    pred = student(x_t, t, s)
-    if config.kind == "ctm":  # compare in clean-music space, through the frozen student
-        student.requires_grad_(False)
-        pred = student(pred, s, torch.zeros(B))
-        student.requires_grad_(True)
         with torch.no_grad():
-            target = student(target, s, torch.zeros(B))
-    loss = (pred - target).square().mean()
+            target = student(student(x_u, u, s), s, torch.zeros(B))
+        pred = student(x_t, t, s)
+        student.requires_grad_(False)
+        loss = _music_loss(student, pred, s, target)
+        student.requires_grad_(True)
     if config.endpoint_weight:  # the jump DITTO-2 optimizes through: pure noise straight to music
         x_T = SIGMA_MAX * torch.randn((max(1, B // 4), *x0.shape[1:]), generator=generator)
         with torch.no_grad():
             solved = sample_euler(teacher, x_T, get_sigmas_karras(config.endpoint_steps))
-        loss = loss + config.endpoint_weight * (student.denoise(x_T, SIGMA_MAX) - solved).square().mean()
+        loss = loss + config.endpoint_weight * _music_loss(student, x_T, SIGMA_MAX, solved)
     if config.kind == "ctm" and config.dsm_weight:
         sigma = (-1.2 + 1.2 * torch.randn(B, generator=generator)).exp().clamp(SIGMA_MIN, SIGMA_MAX)
         noisy = x0 + sigma.reshape(-1, 1, 1, 1) * torch.randn(x0.shape, generator=generator)
-        weight = (sigma**2 + 0.25) / (sigma * 0.5) ** 2
         # g(x, sigma, sigma) is the denoiser inside G: G(x, sigma, 0) with the target level told sigma
-        g = student.g(noisy, sigma, sigma)
-        loss = loss + config.dsm_weight * (weight.reshape(-1, 1, 1, 1) * (g - x0).square()).mean()
+        if student.parameterization == "binary":  # the base model's own loss
+            logits, _ = student.raw(noisy, sigma, sigma)
+            dsm = torch.nn.functional.binary_cross_entropy_with_logits(logits, (x0 > 0).to(logits.dtype))
+        else:
+            weight = (sigma**2 + 0.25) / (sigma * 0.5) ** 2
+            dsm = (weight.reshape(-1, 1, 1, 1) * (student.g(noisy, sigma, sigma) - x0).square()).mean()
+        loss = loss + config.dsm_weight * dsm
     return loss
+
+
+def _music_loss(student, x: torch.Tensor, t, target: torch.Tensor) -> torch.Tensor:
+    """How far the student's jump from ``x`` (level ``t``) to 0 lands from ``target`` (music: cells near +-1).
+
+    A ``"binary"`` student is a classifier of the cells, as its teacher is: binary cross-entropy of
+    its log-odds against the target's thresholded cells. (Squared error through its tanh would pass
+    almost no gradient to a cell it is sure of and wrong about, and rewards hedging near 0, which
+    the threshold turns into blips.) An ``"edm"`` student: squared error.
+    """
+    if student.parameterization == "binary":
+        logits, _ = student.raw(x, t, torch.zeros(x.shape[0], device=x.device))
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, (target > 0).to(logits.dtype))
+    return (student.denoise(x, t) - target).square().mean()
 
 
 def train_text(config: TextConfig, run_dir, *, progress: bool = True, max_steps: int | None = None) -> Path:
@@ -457,11 +476,12 @@ def validation_loss(model, batch: torch.Tensor, loss_fn=training_loss, seed: int
 # the model card
 
 
-def evaluate(denoiser: Denoiser, *, n_samples: int = 64, n_steps: int = 64, sampler: str = "heun",
-             sampler_steps: int = 10, seed: int = 0, batch: int = 16) -> dict:
+def evaluate(denoiser: Denoiser, *, n_samples: int = 256, n_steps: int = 64, sampler: str = "stochastic",
+             sampler_steps: int = 18, seed: int = 0, batch: int = 32) -> dict:
     """Quality of ``n_samples`` unconditional samples against the held-out chorales (see :mod:`metrics`).
 
-    The default sampler is EDM's own (Heun, their Algorithm 1): 10 levels, 19 network calls.
+    The default sampler is EDM's stochastic one (their Algorithm 2, Heun with fresh noise): 18
+    levels, 35 network calls, as EDM used it.
     """
     from . import metrics
     from .diffusion import generate
@@ -474,7 +494,7 @@ def evaluate(denoiser: Denoiser, *, n_samples: int = 64, n_steps: int = 64, samp
     return metrics.summary(qualities, metrics.reference(n_steps))
 
 
-def write_model_card(checkpoint, out, *, baselines: dict | None = None, n_samples: int = 64) -> dict:
+def write_model_card(checkpoint, out, *, baselines: dict | None = None, n_samples: int = 256) -> dict:
     """Export the EMA weights to ``out`` and write a model card beside it (``.md``, ``.json``, loss curve ``.png``).
 
     ``baselines`` maps a name (e.g. ``"tiny"``) to another checkpoint whose quality is reported alongside.
@@ -489,6 +509,7 @@ def write_model_card(checkpoint, out, *, baselines: dict | None = None, n_sample
     config = TrainConfig.from_json(meta["config"])
     model, _ = load_model(checkpoint)
     evals = {"model": evaluate(model, n_samples=n_samples),
+             "model, Heun 10 (no fresh noise)": evaluate(model, n_samples=n_samples, sampler="heun", sampler_steps=10),
              "model, 20 Euler steps": evaluate(model, n_samples=n_samples, sampler="euler", sampler_steps=20)}
     for name, path in (baselines or {}).items():
         evals[name] = evaluate(load_model(path)[0], n_samples=n_samples)
@@ -500,7 +521,7 @@ def write_model_card(checkpoint, out, *, baselines: dict | None = None, n_sample
         "cpu_hours": round(float(meta["cpu_seconds"]) / 3600, 2),
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": json.loads(config.to_json()),
-        "evaluation": {"samples": n_samples, "bars": 4, "sampler": "heun (EDM Algorithm 1), 10 levels",
+        "evaluation": {"samples": n_samples, "bars": 4, "sampler": "stochastic (EDM Algorithm 2), 18 levels",
                        "reference": "256 windows of the held-out chorales"},
         "reference_quality": ref["mean"],
         "quality": evals,
@@ -603,6 +624,8 @@ in music21's corpus (training split; about one chorale in ten held out), transpo
 {card['evaluation']['samples']} unconditional samples of 4 bars ({card['evaluation']['sampler']}), measured on the
 thresholded notes, against {card['evaluation']['reference']}. The last column is the relative difference
 (rates are compared on an absolute scale of 0.1: see `metrics.relative_differences`).
+`dittoedu generate --method none` samples as the "model" column does; DITTO optimizes through
+deterministic Euler steps (no fresh noise: the same noise must always give the same music), the last columns.
 
 {head}
 {chr(10).join(rows)}

@@ -119,3 +119,23 @@ def test_distillation_runs_resumes_and_loads(tmp_path, kind, weights):
     assert T.read_metadata(ckpt)["kind"] == kind and T.read_metadata(ckpt)["step"] == "4"
     rows = (run / "losses.csv").read_text().splitlines()[1:]
     assert len(rows) == 4 and all(float(r.split(",")[1]) == float(r.split(",")[1]) for r in rows)  # no NaN
+
+
+def test_a_binary_student_learns_even_where_it_is_sure_and_wrong():
+    """Distillation compares a binary student's jumps to music by cross-entropy on its log-odds: a cell it is
+    sure is off (log-odds -20) but should be on still gets a full-sized push; squared error through its
+    tanh would give almost none (the flat tanh), and the student would stay wrong."""
+    from dittoedu.diffusion import SIGMA_MAX, TrajectoryModel
+
+    from net_helpers import untrained_unet
+
+    student = TrajectoryModel(untrained_unet(target_level=True))
+    torch.nn.init.zeros_(student.net.out.weight)
+    torch.nn.init.constant_(student.net.out.bias, -20.0)  # every cell: surely off
+    x = SIGMA_MAX * torch.randn(2, 2, 48, 16, generator=torch.Generator().manual_seed(0))
+    music = torch.ones_like(x)  # ... but every cell should be on
+    T._music_loss(student, x, SIGMA_MAX, music).backward()
+    assert student.net.out.bias.grad.sum() < -0.99  # mean over cells of d(BCE)/d(log-odds) = sigmoid(-20) - 1
+    student.zero_grad()
+    (student.denoise(x, SIGMA_MAX) - music).square().mean().backward()
+    assert student.net.out.bias.grad.abs().max() < 1e-6
