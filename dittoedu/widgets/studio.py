@@ -313,6 +313,9 @@ class Studio:
     autosave : bool or path
         Where every change is saved: True (default) for ``studio_autosave.json`` in the
         current folder (the notebook's folder in Jupyter), a path, or False for no autosave.
+    sampler_steps, lr :
+        Euler steps DITTO optimizes through, and Adam's step on the noise (both the
+        ``dittoedu generate`` defaults: 8 and 0.5).
     device : str
         "cpu" or "cuda".
 
@@ -327,7 +330,7 @@ class Studio:
 
     def __init__(self, bars: int = 4, *, key: str = "C", model=None, model_path=None, surrogate=None,
                  method: str | None = None, iterations: int = 30, seed: int = 0, restore: bool = False,
-                 autosave=True, sampler_steps: int = 8, device: str = "cpu"):
+                 autosave=True, sampler_steps: int = 8, lr: float = 0.5, device: str = "cpu"):
         from ..cli import DEFAULT_MODEL, DEFAULT_SURROGATE
 
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
@@ -341,6 +344,7 @@ class Studio:
         elif DEFAULT_SURROGATE.exists():
             self.surrogate_path = DEFAULT_SURROGATE
         self.sampler_steps = sampler_steps
+        self.lr = lr
         self.device = device
         if autosave is True:
             self.autosave_path = Path.cwd() / AUTOSAVE_NAME
@@ -653,7 +657,7 @@ class Studio:
                     self.losses_image.value = losses_png(live["history"])
 
             result = ito.optimize(model, controls, n_steps=STEPS_PER_BAR * self.bars, method=method,
-                                  n_iters=n_iters, sampler_steps=self.sampler_steps, seed=seed,
+                                  n_iters=n_iters, lr=self.lr, sampler_steps=self.sampler_steps, seed=seed,
                                   callback=callback, should_stop=self._stop.is_set, surrogate=surrogate,
                                   device=self.device)
             self._set_status(f"Take {number}: {result.stop_reason}; drawing the score and the plots...", kind="busy")
