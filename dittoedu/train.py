@@ -572,6 +572,8 @@ def write_distill_card(checkpoint, out, *, teacher, n_samples: int = 64) -> dict
             for m in metrics.MEASURES]
     rows.append("| Fréchet distance | " + " | ".join(f"{quality[n].get('frechet_distance', float('nan')):.2f}"
                                                  for n in names) + " | |")
+    loss = ("binary cross-entropy on the student's log-odds (thresholded targets)"
+            if config.net.parameterization == "binary" else "squared error")
     out.with_suffix(".md").write_text(f"""# Model card: {out.stem}
 
 A {'consistency-trajectory (CTM, Kim et al. 2023)' if config.kind == 'ctm' else 'consistency (CM, Song et al. 2023)'}
@@ -579,6 +581,7 @@ model distilled by `dittoedu distill --kind {config.kind} --preset {config.prese
 {card['steps']} steps at batch {config.batch_size}, AdamW lr {config.lr}, EMA {config.ema_decay},
 {config.n_levels} teacher levels (one Heun step of the teacher per pair), {card['cpu_hours']} CPU-hours.
 It jumps from noise to music in one step, or in a few (deterministic CTM jumps).
+Jumps are compared with the music they should land on by {loss}.
 
 ## Quality ({n_samples} unconditional samples of 4 bars, measured on the thresholded notes)
 
