@@ -243,15 +243,15 @@ def _bench_text(model, args) -> dict:
         raise UsageError(f"the text benchmark uses DITTO-2, and there is no distilled model at {DEFAULT_SURROGATE}")
     ctm, _ = load_model(DEFAULT_SURROGATE)
     prompts = bench.TEXT_PROMPTS[: max(args.n, 1)]
-    kwargs = dict(n_iters=args.iters, lr=args.lr, surrogate=ctm, decode="ctm", decode_steps=2)
+    kwargs = dict(n_iters=args.iters, lr=args.lr, surrogate=ctm, decode="ctm", decode_steps=1)
     fixed = kwargs | {"n_iters": 30, "early_stop": False}
     runs = {"ditto2": bench.run_text(model, prompts=prompts, method="ditto2", **kwargs),
             # the text score alone, no analyzer in the loop: 30 iterations, the noise with the best score
             "ditto2, 30 its, no early stop": bench.run_text(model, prompts=prompts, method="ditto2", **fixed),
             "none (plain sampling)": bench.run_text(model, prompts=prompts, method="none", sampler_steps=args.steps)}
-    with torch.no_grad():  # unconditional samples decoded as DITTO-2 decodes (2 CTM jumps)
+    with torch.no_grad():  # unconditional samples decoded as DITTO-2 decodes (one CTM jump)
         noise = torch.randn(len(prompts), 2, N_PITCHES, 64, generator=torch.Generator().manual_seed(10_000))
-        x = sample_ctm(ctm, noise * SIGMA_MAX, get_sigmas_ctm(2))
+        x = sample_ctm(ctm, noise * SIGMA_MAX, get_sigmas_ctm(kwargs["decode_steps"]))
     print(f"settings: {kwargs | {'surrogate': DEFAULT_SURROGATE.name}}")
     print(bench.text_table(runs, metrics.quality_of_rolls(x)))
     return {}
@@ -330,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="a checkpoint to use instead of the shipped model")
     p.add_argument("--surrogate", default=None, help="ditto2: a distilled CTM checkpoint instead of the shipped one")
     p.add_argument("--decode", default="ctm", choices=["ctm", "cm", "base"], help="ditto2: how to decode (default: ctm)")
-    p.add_argument("--decode-steps", type=int, default=2, help="ditto2: decoding jumps (default: 2)")
+    p.add_argument("--decode-steps", type=int, default=1,
+                   help="ditto2: decoding jumps (default: 1, the jump it optimized through, which keeps the controls)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.set_defaults(func=cmd_generate)

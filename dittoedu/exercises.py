@@ -1588,7 +1588,7 @@ def check_surrogate(fn, surrogate) -> Feedback:
                             "diffusion.SIGMA_MAX before the jump.")
         if close(out, sample_ctm(surrogate, eps * SIGMA_MAX, get_sigmas_ctm(2))):
             return _not_yet("that is a 2-jump CTM decode: good music, but two network calls per iteration. DITTO-2 "
-                            "optimizes through ONE jump, G(σ_max·ε, σ_max, 0), and only decodes with several.")
+                            "optimizes through ONE jump, G(σ_max·ε, σ_max, 0); more jumps are only ever a way to decode.")
         if close(out, eps):
             return _not_yet("your function returns ε unchanged; call the surrogate on σ_max·ε.")
     return _not_yet("not the one-step jump yet: return surrogate.denoise(eps * diffusion.SIGMA_MAX, "
