@@ -99,7 +99,7 @@ def _check(controls, n_steps, method):
 
 
 def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str = "ditto", n_iters: int = 30,
-             lr: float = 0.05, sampler_steps: int = 8, seed: int = 0, batch: int = 1,
+             lr: float = 0.5, sampler_steps: int = 8, seed: int = 0, batch: int = 1,
              callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
              checkpoint: bool = False, snapshot_every: int = 5, early_stop: bool = True,
              guidance_scale: float = 1.0, surrogate=None, decode: str = "ctm", decode_steps: int = 1,
@@ -107,9 +107,9 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     """Generate ``batch`` pieces of ``n_steps`` steps that follow ``controls`` (see the module docstring).
 
     ``n_iters``: optimization steps for ``"ditto"``, candidates for ``"best_of_n"``.
-    ``lr``: Adam's step on the unit-variance noise. ``sampler_steps``: Euler (DDIM) steps in the
-    sampler optimized through and decoded with. ``callback`` gets ``{'iteration', 'losses', 'x0'}``
-    after every iteration; ``should_stop()`` returning True ends the run early (a Stop button).
+    ``lr``: Adam's step on the unit-variance noise (0.5, as the command line and the Studio).
+    ``sampler_steps``: Euler (DDIM) steps in the sampler optimized through and decoded with.
+    ``callback`` gets ``{'iteration', 'losses', 'x0'}`` after every iteration; ``should_stop()`` returning True ends the run early (a Stop button).
     ``checkpoint`` recomputes sampler steps in the backward pass to save memory. ``progress``
     shows a progress bar. For ``"ditto2"``: ``surrogate`` is the distilled
     :class:`~dittoedu.diffusion.TrajectoryModel`, ``decode`` and ``decode_steps`` how the result is decoded.
