@@ -137,7 +137,7 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     if progress and method in ("ditto", "ditto2", "best_of_n"):
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_iters, desc=method, unit="it" if method == "ditto" else "sample", leave=False)
+        bar = tqdm(total=n_iters, desc=method, unit="sample" if method == "best_of_n" else "it", leave=False)
 
     def record(iteration, x0, total, parts):
         for name, value in parts.items():
