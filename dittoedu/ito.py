@@ -109,7 +109,8 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     ``n_iters``: optimization steps for ``"ditto"``, candidates for ``"best_of_n"``.
     ``lr``: Adam's step on the unit-variance noise (0.5, as the command line and the Studio).
     ``sampler_steps``: Euler (DDIM) steps in the sampler optimized through and decoded with.
-    ``callback`` gets ``{'iteration', 'losses', 'x0'}`` after every iteration; ``should_stop()`` returning True ends the run early (a Stop button).
+    ``callback`` gets ``{'iteration', 'losses', 'x0'}`` after every iteration; ``should_stop()``
+    returning True ends the run early (a Stop button).
     ``checkpoint`` recomputes sampler steps in the backward pass to save memory. ``progress``
     shows a progress bar. For ``"ditto2"``: ``surrogate`` is the distilled
     :class:`~dittoedu.diffusion.TrajectoryModel`, ``decode`` and ``decode_steps`` how the result is decoded.
