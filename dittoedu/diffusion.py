@@ -174,17 +174,22 @@ def sample_euler(model, x: torch.Tensor, sigmas: torch.Tensor, *, callback: Call
     return x
 
 
+def _heun_step(model, x: torch.Tensor, sigma, sigma_next) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Heun step of the probability-flow ODE from ``sigma`` to ``sigma_next``; also the denoiser's guess at ``x``."""
+    denoised = model(x, sigma)
+    d = (x - denoised) / sigma
+    x_next = x + d * (sigma_next - sigma)
+    if sigma_next > 0:  # second-order correction, except for the last step to sigma = 0
+        d_next = (x_next - model(x_next, sigma_next)) / sigma_next
+        x_next = x + (d + d_next) / 2 * (sigma_next - sigma)
+    return x_next, denoised
+
+
 def sample_heun(model, x: torch.Tensor, sigmas: torch.Tensor, *, callback: Callback | None = None) -> torch.Tensor:
     """Heun's second-order method on the probability-flow ODE (EDM Algorithm 1, deterministic)."""
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        denoised = model(x, sigma)
-        d = (x - denoised) / sigma
-        x_next = x + d * (sigma_next - sigma)
-        if sigma_next > 0:  # second-order correction, except for the last step to sigma = 0
-            d_next = (x_next - model(x_next, sigma_next)) / sigma_next
-            x_next = x + (d + d_next) / 2 * (sigma_next - sigma)
-        x = x_next
+        x, denoised = _heun_step(model, x, sigma, sigma_next)
         if callback is not None:
             callback({"x": x, "i": i, "sigma": sigma, "denoised": denoised})
     return x
@@ -223,13 +228,7 @@ def sample_stochastic(model, x: torch.Tensor, sigmas: torch.Tensor, *, generator
             raised = sigma * (1 + gamma)
             x = x + (raised**2 - sigma**2).sqrt() * torch.randn(x.shape, generator=generator).to(x)
             sigma = raised
-        denoised = model(x, sigma)
-        d = (x - denoised) / sigma
-        x_next = x + d * (sigma_next - sigma)
-        if sigma_next > 0:
-            d_next = (x_next - model(x_next, sigma_next)) / sigma_next
-            x_next = x + (d + d_next) / 2 * (sigma_next - sigma)
-        x = x_next
+        x, denoised = _heun_step(model, x, sigma, sigma_next)
         if callback is not None:
             callback({"x": x, "i": i, "sigma": sigma, "denoised": denoised})
     return x
