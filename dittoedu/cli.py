@@ -249,8 +249,8 @@ def _bench_text(model, args) -> dict:
             # the text score alone, no analyzer in the loop: 30 iterations, the noise with the best score
             "ditto2, 30 its, no early stop": bench.run_text(model, prompts=prompts, method="ditto2", **fixed),
             "none (plain sampling)": bench.run_text(model, prompts=prompts, method="none", sampler_steps=args.steps)}
-    with torch.no_grad():  # unconditional samples decoded as DITTO-2 decodes (one CTM jump)
-        noise = torch.randn(len(prompts), 2, N_PITCHES, 64, generator=torch.Generator().manual_seed(10_000))
+    with torch.no_grad():  # 256 unconditional samples decoded as DITTO-2 decodes (one CTM jump)
+        noise = torch.randn(256, 2, N_PITCHES, 64, generator=torch.Generator().manual_seed(10_000))
         x = sample_ctm(ctm, noise * SIGMA_MAX, get_sigmas_ctm(kwargs["decode_steps"]))
     print(f"settings: {kwargs | {'surrogate': DEFAULT_SURROGATE.name}}")
     print(bench.text_table(runs, metrics.quality_of_rolls(x)))

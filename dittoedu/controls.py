@@ -535,12 +535,30 @@ def text_model(path=None):
 TEXT_MODEL = Path(__file__).resolve().parent / "weights" / "text.safetensors"
 
 
+TEXT_VOICES = 4  # the text model learnt from four-voice chorales: it has never heard more voices at once
+TEXT_EXTRA_VOICES = 0.1  # a finished piece may average this many voices beyond four per step (overlaps)
+
+
+def extra_voices(x0: torch.Tensor) -> torch.Tensor:
+    """Notes sounding beyond four, per step, averaged over time: ``[B]`` for thresholded ``x0 [B, 2, P, T]``.
+
+    >>> from dittoedu.roll import Note, notes_to_roll
+    >>> six = notes_to_roll([Note(p, 0, 8) for p in (48, 52, 55, 60, 64, 67)] + [Note(72, 8, 8)], 16)
+    >>> extra_voices(six[None]).tolist()  # two voices too many for the first half, none after
+    [1.0]
+    """
+    return F.relu((x0[:, FRAME] > 0).sum(1).float() - TEXT_VOICES).mean(-1)
+
+
 @dataclass
 class Text(Control):
-    """A prompt: make the music's embedding point where the prompt's does.
+    """A prompt: make the music's embedding point where the prompt's does, in a chorale's texture.
 
-    ``loss = 1 - cos(music(x0), text(prompt))`` per item, with the music embedded from the notes
-    as thresholded (straight-through). It is judged by independent analyzers: each attribute the
+    ``loss = 1 - cos(music(x0), text(prompt)) + mean_t relu(voices_t - 4)^2`` per item, with the
+    music embedded from the notes as thresholded (straight-through). The second term keeps the
+    music where the text model's score means something: it learnt from four-voice chorales, and
+    an optimizer left free finds that piling up voices raises the score (five to six voices at
+    once; ``benchmarks/text.txt``). It is judged by independent analyzers: each attribute the
     prompt asks for (major/minor by music21's key analysis, register, density, contour; see
     :func:`dittoedu.metrics.attributes`) is met or not on the final notes.
     """
@@ -561,10 +579,13 @@ class Text(Control):
         return self.model.net.embed_text([self.prompt])[0]
 
     def feature(self, x0):
-        return self.model.net.embed_music((2 * straight_through(x0) - 1).to(self._target.device))
+        """``(embedding [B, dim], voices [B, T])``: the notes' embedding and how many sound at each step."""
+        notes = straight_through(x0)
+        return self.model.net.embed_music((2 * notes - 1).to(self._target.device)), notes[:, FRAME].sum(1)
 
-    def loss(self, embedding):
-        return 1 - embedding @ self._target
+    def loss(self, feature):
+        embedding, voices = feature
+        return 1 - embedding @ self._target + F.relu(voices - TEXT_VOICES).square().mean(-1).to(embedding)
 
     def met(self, roll: torch.Tensor) -> dict[str, dict]:
         """Each requested attribute on one final roll ``[2, P, T]``: ``{'asked', 'found', 'met'}``."""
@@ -576,7 +597,8 @@ class Text(Control):
 
     def measure(self, roll):
         with torch.no_grad():
-            similarity = float(self.loss(self.feature(hard(roll)[None].float()))[0].neg() + 1)
+            embedding, _ = self.feature(hard(roll)[None].float())
+            similarity = float(embedding[0] @ self._target)
         checks = self.met(roll)
         return {"achieved": {a: c["found"] for a, c in checks.items()}, "similarity": similarity,
                 "attributes": checks, "attributes_met": sum(c["met"] for c in checks.values()) / len(checks),
@@ -586,7 +608,8 @@ class Text(Control):
         return True  # a similarity has no "met" value: the analyzers decide (confirmed)
 
     def confirmed(self, x0):
-        return all(all(c["met"] for c in self.met(r.cpu()).values()) for r in x0)
+        return (bool((extra_voices(x0) <= TEXT_EXTRA_VOICES).all())
+                and all(all(c["met"] for c in self.met(r.cpu()).values()) for r in x0))
 
     def describe_target(self):
         return {"prompt": self.prompt, "attributes": self.parsed.requested}

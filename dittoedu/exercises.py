@@ -1992,7 +1992,7 @@ def check_attribute_prediction(answer, notes, *, n_steps: int) -> Feedback:
 
     >>> from dittoedu.roll import Note
     >>> a_minor = [Note(p, 4 * i, 4) for i, p in enumerate([69, 72, 76, 72, 69, 64, 69, 57])]
-    >>> check_attribute_prediction("minor, high, calm, falling", a_minor, n_steps=32).ok
+    >>> check_attribute_prediction("minor, high, moderate, falling", a_minor, n_steps=32).ok
     True
     """
     from .metrics import ATTRIBUTES, CONTOUR_EDGE, DENSITY_EDGES, REGISTER_EDGES, attribute_values, attributes, key_fit
@@ -2024,6 +2024,8 @@ def check_attribute_prediction(answer, notes, *, n_steps: int) -> Feedback:
     if not truth:
         return _not_yet("the excerpt is silent: there is nothing to measure.")
     values = {k: float(v[0]) for k, v in attribute_values(notes_to_roll(notes, n_steps)[None]).items()}
+    starts, quarters = sum(n.onset < n_steps for n in notes), n_steps / 4
+    voices = starts / quarters / values["density"] if values["density"] else 0.0
     r, key = key_fit(notes)
     why = {
         "mode": f"music21's key analysis (Krumhansl–Schmuckler: how long each pitch class sounds, against the major "
@@ -2031,10 +2033,9 @@ def check_attribute_prediction(answer, notes, *, n_steps: int) -> Feedback:
         "register": f"the mean pitch of everything that sounds, every voice at every step, is {values['register']:.2f} "
                     f"(C4 = 60); below {REGISTER_EDGES[0]} is low, above {REGISTER_EDGES[1]} high, so the bass counts "
                     "as much as the tune",
-        "density": f"{round(values['density'] * n_steps / 4)} notes start in {n_steps / 4:g} quarter notes = {values['density']:.2f} per "
-                   "quarter; "
-                   f"below {DENSITY_EDGES[0]} is calm, above {DENSITY_EDGES[1]} busy (edges set on four-voice "
-                   "chorales, where each voice moves about once a beat)",
+        "density": f"{starts} notes start in {quarters:g} quarter notes, {voices:.2f} voices sound on average, "
+                   f"so each voice starts {values['density']:.2f} notes per quarter; below {DENSITY_EDGES[0]} is calm, "
+                   f"above {DENSITY_EDGES[1]} busy (a chorale voice moves about once a beat)",
         "contour": f"the top voice's mean pitch over the last quarter of the excerpt minus over the first is "
                    f"{values['contour']:+.2f} semitones; beyond ±{CONTOUR_EDGE:g} it is rising or falling",
     }

@@ -173,7 +173,7 @@ ATTRIBUTES = {  # attribute -> its values, in order along the measured number
 # Edges between the values, set near the terciles of the training chorales (4-bar windows,
 # transposed by up to +-6 semitones), so that each value is about as common as the others.
 REGISTER_EDGES = (60.5, 64.0)  # mean MIDI pitch of the sounding steps: below is low, above is high
-DENSITY_EDGES = (4.0, 4.6)  # note onsets per quarter note, all voices together
+DENSITY_EDGES = (1.0, 1.2)  # note onsets per quarter note per voice (a chorale voice moves about once a beat)
 CONTOUR_EDGE = 2.0  # semitones the top voice's last bar lies above (rising) or below (falling) its first
 
 
@@ -181,13 +181,16 @@ def attribute_values(rolls: torch.Tensor) -> dict[str, torch.Tensor]:
     """The numbers behind :func:`attributes`, for thresholded rolls ``[B, 2, P, T]`` (on = above 0).
 
     ``register``: mean pitch of the sounding cells (a duration-weighted mean pitch, NaN if silent);
-    ``density``: onsets per quarter note; ``contour``: the top voice's mean pitch over the last
-    quarter of the piece minus over the first quarter (0 where either is silent). Each ``[B]``.
+    ``density``: onsets per quarter note per voice (the number of voices is the mean number of notes
+    sounding where anything sounds, as in :func:`quality`'s polyphony), so that a busy rhythm is busy
+    in two voices or in six, and adding voices does not make music busier; ``contour``: the top
+    voice's mean pitch over the last quarter of the piece minus over the first quarter (0 where
+    either is silent). Each ``[B]``.
 
     >>> from dittoedu.roll import Note, notes_to_roll
     >>> r = notes_to_roll([Note(60, 0, 8), Note(67, 8, 8), Note(48, 0, 16)], 16)
-    >>> {k: round(float(v), 2) for k, v in attribute_values(r[None]).items()}
-    {'register': 55.75, 'density': 0.75, 'contour': 7.0}
+    >>> {k: round(float(v), 3) for k, v in attribute_values(r[None]).items()}
+    {'register': 55.75, 'density': 0.375, 'contour': 7.0}
     """
     from .roll import FRAME, LOW_PITCH, ONSET, note_starts
 
@@ -196,7 +199,9 @@ def attribute_values(rolls: torch.Tensor) -> dict[str, torch.Tensor]:
     pitch = torch.arange(frame.shape[1], device=rolls.device, dtype=torch.float32)[None, :, None] + LOW_PITCH
     register = (pitch * frame).sum((1, 2)) / frame.sum((1, 2))
     starts = note_starts(on, frame)  # as roll_to_notes reads them
-    density = starts.sum((1, 2)) / (n_steps / 4)
+    voices = frame.sum(1)  # [B, T] notes sounding at each step
+    voices = voices.sum(-1) / (voices > 0).sum(-1).clamp(min=1)
+    density = starts.sum((1, 2)) / (n_steps / 4) / voices.clamp(min=1)
     top = torch.where(frame, pitch, torch.tensor(-1.0, device=rolls.device)).amax(1)  # [B, T], -1 = silence
     edge = max(1, n_steps // 4)
 
@@ -222,7 +227,7 @@ def attributes(notes: list[Note], *, n_steps: int) -> dict[str, str]:
     >>> from dittoedu.roll import Note
     >>> a_minor = [Note(p, 4 * i, 4) for i, p in enumerate([69, 72, 76, 72, 69, 64, 69, 57])]
     >>> attributes(a_minor, n_steps=32)
-    {'mode': 'minor', 'register': 'high', 'density': 'calm', 'contour': 'falling'}
+    {'mode': 'minor', 'register': 'high', 'density': 'moderate', 'contour': 'falling'}
     """
     from .roll import notes_to_roll
 

@@ -775,7 +775,7 @@ def plot_similarity_matrix(sims, *, rows=None, columns=None, marks=None, ax=None
 
 _SCALES = {  # attribute -> (x label, default x range) for plot_attribute_scale
     "register": ("mean pitch of the sounding notes (MIDI; C4 = 60)", (52.0, 72.0)),
-    "density": ("note onsets per quarter note, all voices", (0.0, 8.0)),
+    "density": ("note onsets per quarter note, per voice", (0.0, 2.5)),
     "contour": ("top voice: last quarter minus first quarter (semitones)", (-12.0, 12.0)),
 }
 

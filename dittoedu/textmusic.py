@@ -470,7 +470,7 @@ AdamW lr {config.lr}, EMA {config.ema_decay}, {card['cpu_hours']} CPU-hours.
 Data: 4-bar windows of the Bach chorales in music21's corpus that start on a bar line (training
 split; transposed by up to ±{config.transpose} semitones), each paired at every step with a fresh caption
 stating a random subset of its attributes as measured by `dittoedu.metrics.attributes` (no model
-involved): mode by music21's key analysis, register (mean pitch), density (onsets per quarter),
+involved): mode by music21's key analysis, register (mean pitch), density (onsets per quarter per voice),
 contour (top voice, last bar vs first). Loss: CLIP's symmetric contrastive loss where every caption
 that is true of a window counts as a positive.
 

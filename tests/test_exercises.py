@@ -1068,7 +1068,7 @@ def test_attribute_prediction_right():
     ({"mode": "minor", "register": "high", "density": "calm", "contour": "falling"},
      ["3 of 4 right", "register is middle, not high", "62.25", "the bass counts"]),
     ({"mode": "major", "register": "middle", "density": "busy", "contour": "falling"},
-     ["2 of 4 right", "A minor", "1.50 per quarter"]),
+     ["2 of 4 right", "A minor", "0.75 notes per quarter"]),
     ({"mode": "minor", "register": "middle", "density": "calm", "contour": "level"}, ["-10.50 semitones"]),
     ({"mode": "sad", "register": "middle", "density": "calm", "contour": "falling"}, ["'sad' is not a value of mode"]),
     ({"tempo": "slow"}, ["'tempo' is not one"]),

@@ -64,9 +64,9 @@ def test_every_caption_says_exactly_the_facts_it_was_written_from():
 
 def test_attributes_of_a_rising_low_line():
     notes = [Note(45 + 2 * i, 2 * i, 2) for i in range(16)]  # eighth notes climbing from A2
-    # density counts all voices: one line of eighths is calm next to a four-voice chorale
+    # density is counted per voice: one line of eighths is busy (a chorale voice moves about once a beat)
     assert metrics.attributes(notes, n_steps=32) | {"mode": None} == {
-        "mode": None, "register": "low", "density": "calm", "contour": "rising"}
+        "mode": None, "register": "low", "density": "busy", "contour": "rising"}
     v = metrics.attribute_values(notes_to_roll(notes, 32)[None])
     assert v["density"].item() == 2.0 and v["contour"].item() == pytest.approx(24.0)  # 72 (last 8 steps) - 48 (first 8)
 
@@ -168,3 +168,15 @@ def test_clap_adapter_fails_at_once_without_its_files(tmp_path):
     except ImportError:
         with pytest.raises(ImportError, match=r'pip install "dittoedu\[clap\]"'):
             textmusic.ClapScorer(checkpoint=ckpt, text_model=folder)
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the text model is not shipped")
+def test_text_loss_charges_voices_beyond_four():
+    control = C.Text(prompt="a calm chorale")
+    four = notes_to_roll([Note(p, 0, 16) for p in (48, 55, 64, 72)], 16)[None]
+    six = notes_to_roll([Note(p, 0, 16) for p in (48, 55, 60, 64, 67, 72)], 16)[None]
+    for roll, extra in ((four, 0.0), (six, 4.0)):  # relu(6 - 4)^2 at every step
+        embedding, voices = control.feature(roll)
+        cosine_part = 1 - embedding @ control._target
+        assert (control.loss((embedding, voices)) - cosine_part).item() == pytest.approx(extra)
+    assert C.extra_voices(six).item() == 2.0 and not control.confirmed(six)
