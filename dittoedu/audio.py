@@ -212,13 +212,16 @@ def envelopes(roll: torch.Tensor, *, tempo: float = TEMPO) -> torch.Tensor:
     env = held.reshape(B, P, T * K)
 
     # (b) Accent: an impulse at the first frame of each struck step, through a causal
-    # exponential decay exp(-t / tau). Only sounding notes are accented (onset * frame).
-    impulses = torch.zeros(B, P, T, K, dtype=roll.dtype, device=roll.device)
-    impulses[..., 0] = onset * frame
-    impulses = impulses.reshape(B * P, 1, T * K)
+    # exponential decay exp(-t / tau) cut after 5 tau. Only sounding notes are accented (onset * frame).
+    # Impulses come only at step starts, so frame k of step t hears the strikes of steps t - j
+    # through the decay at j*K + k frames: a sum over a few past steps, not a convolution over frames.
     n_taps = max(1, round(5 * ACCENT_DECAY_S / dt))
-    decay = torch.exp(-torch.arange(n_taps, dtype=roll.dtype, device=roll.device) * dt / ACCENT_DECAY_S)
-    accent = F.conv1d(F.pad(impulses, (n_taps - 1, 0)), decay.flip(0)[None, None])  # causal
+    J = -(-n_taps // K)  # steps a strike is heard for
+    lag = torch.arange(J * K, dtype=roll.dtype, device=roll.device)
+    decay = torch.where(lag < n_taps, torch.exp(-lag * dt / ACCENT_DECAY_S), 0.0).reshape(J, K)
+    strikes = F.pad(onset * frame, (J - 1, 0))  # [B, P, J - 1 + T]
+    past = torch.stack([strikes[..., J - 1 - j : J - 1 - j + T] for j in range(J)], -1)  # [B, P, T, J]
+    accent = past @ decay  # [B, P, T, K]
     env = env * (1 + ACCENT * accent.reshape(B, P, T * K))
 
     # (c) Smoothing: a centred raised-cosine kernel turns every jump into a ~15 ms ramp.

@@ -239,3 +239,19 @@ def test_player_keeps_the_level_and_the_rate():
     assert sr == SR and len(data) == SR // 10
     assert abs(data.max() - 0.01) < 1e-3  # not normalized up to full scale
     player(np.array([0.0, 1.5, -2.0]))  # out-of-range samples are clipped, not an error
+
+
+def test_an_attack_decays_as_one_exponential_across_steps():
+    from dittoedu import audio
+
+    x = -torch.ones(1, 2, 4, 8)
+    x[0, :, 1, 1] = 1.0  # one note struck at step 1 ...
+    x[0, 1, 1, 2:7] = 1.0  # ... and held to step 6
+    env = audio.envelopes(x)[0, 1]
+    K = audio.CONTROL_FRAMES_PER_STEP
+    dt = step_seconds(audio.TEMPO) / K
+    n = torch.arange(5, round(5 * audio.ACCENT_DECAY_S / dt) - 5)  # frames after the strike, off the edges
+    expected = 1 + audio.ACCENT * torch.exp(-n * dt / audio.ACCENT_DECAY_S)
+    assert torch.allclose(env[K + n], expected, atol=2e-3)  # crosses two step boundaries untouched
+    assert torch.allclose(env[K + round(5 * audio.ACCENT_DECAY_S / dt) + 5 : 6 * K], torch.tensor(1.0))  # cut after 5 tau
+

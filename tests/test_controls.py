@@ -89,6 +89,22 @@ def test_intensity_control():
     assert c2.measure(x)["mse_db2"] > 1
 
 
+def test_intensity_loss_weighs_shape_and_stops_on_both():
+    target = torch.linspace(-24.0, -17.0, 32)
+    shifted, flipped = target + 1.0, target.flip(0)
+    c = C.Intensity(target_db=target)
+    losses = c.loss(torch.stack([target, shifted, flipped]))
+    assert losses[0].item() == pytest.approx(0.0, abs=1e-4)
+    assert losses[1].item() == pytest.approx(1.0, abs=1e-4)  # a level error only: 1 dB^2, shape kept
+    mse_flipped = (flipped - target).square().mean().item()
+    assert losses[2].item() == pytest.approx(mse_flipped + 2 * C.SHAPE_DB2, rel=1e-4)  # r = -1
+    x = roll_of([Note(60, 0, 32), Note(64, 0, 32), Note(67, 16, 16)], 32)
+    own = C.loudness_from_roll(x[None])[0]
+    assert C.Intensity(target_db=own).confirmed(x[None])
+    assert not C.Intensity(target_db=own + 1.0).confirmed(x[None])  # the shape, but 1 dB^2 off
+    assert not C.Intensity(target_db=own.mean() - (own - own.mean())).confirmed(x[None])  # the level, upside down
+
+
 def test_inpaint_and_loop():
     ref = roll_of([Note(60, 0, 4), Note(62, 4, 4), Note(64, 24, 8)], 32)
     keep = C.parse_keep("0:8,24:32", n_steps=32)
