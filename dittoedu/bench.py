@@ -229,18 +229,24 @@ def unconditional_quality(model, *, n: int = 20, sampler_steps: int = 8) -> list
 
 def baselines_at_equal_time(model, rows: dict, *, n: int = 20, controls_filter=None, sampler_steps: int = 8,
                             progress: bool = True) -> str:
-    """Best-of-N and guidance given the same wall time per request as DITTO took (its median)."""
-    from . import controls as C
+    """Best-of-N and guidance given the same wall time per request as DITTO took (its median).
+
+    A sample and a guided step are timed on the control's own first request: a control whose
+    loss is dear (intensity renders loudness at every guided step) buys fewer of them.
+    """
     from .ito import optimize
 
-    probe = [C.Melody(pitches=[60] * 64, onsets=[0])]
-    t_sample = median_seconds(lambda: optimize(model, probe, method="none", sampler_steps=sampler_steps), 3)
-    t_guided = median_seconds(lambda: optimize(model, probe, method="guidance", sampler_steps=sampler_steps), 3)
     lines = ["adherence at equal wall time (DITTO's median seconds per request)",
              "| control | metric | ditto | best_of_n (N) | guidance (steps) | seconds |", "|---|---|---|---|---|---|"]
     for name, row in rows.items():
         if controls_filter is not None and name not in controls_filter:
             continue
+        _, bars, build = adherence_requests(n, only=[name])[0]
+        probe, n_steps = build(), 16 * bars
+        t_sample = median_seconds(lambda: optimize(model, probe, n_steps=n_steps, method="best_of_n", n_iters=4,
+                                                   sampler_steps=sampler_steps, early_stop=False), 3) / 4
+        t_guided = median_seconds(lambda: optimize(model, probe, n_steps=n_steps, method="guidance",
+                                                   sampler_steps=sampler_steps), 3)
         budget = statistics.median(row["seconds"])
         n_best = max(2, round(budget / t_sample))
         steps = max(sampler_steps, round(budget / t_guided * sampler_steps))
