@@ -253,5 +253,5 @@ def test_an_attack_decays_as_one_exponential_across_steps():
     n = torch.arange(5, round(5 * audio.ACCENT_DECAY_S / dt) - 5)  # frames after the strike, off the edges
     expected = 1 + audio.ACCENT * torch.exp(-n * dt / audio.ACCENT_DECAY_S)
     assert torch.allclose(env[K + n], expected, atol=2e-3)  # crosses two step boundaries untouched
-    assert torch.allclose(env[K + round(5 * audio.ACCENT_DECAY_S / dt) + 5 : 6 * K], torch.tensor(1.0))  # cut after 5 tau
-
+    cut = K + round(5 * audio.ACCENT_DECAY_S / dt)  # the decay stops after 5 tau
+    assert torch.allclose(env[cut + 5 : 6 * K], torch.tensor(1.0))
