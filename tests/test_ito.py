@@ -37,6 +37,18 @@ def test_ditto_lowers_the_loss_and_keeps_a_history(model):
     assert res.x_T.flatten(1).norm(dim=1).item() == pytest.approx(SIGMA_MAX * math.sqrt(D), rel=1e-4)
 
 
+def test_the_step_size_decays_every_iteration(model):
+    def x0_per_iteration(lr_decay):
+        seen = []
+        ito.optimize(model, [melody()], n_steps=16, n_iters=4, lr=0.3, lr_decay=lr_decay, sampler_steps=2,
+                     early_stop=False, callback=lambda info: seen.append(info["x0"].clone()))
+        return seen
+
+    kept, stopped = x0_per_iteration(1.0), x0_per_iteration(0.0)  # 0: one step, then no more
+    assert not torch.equal(kept[2], kept[3])
+    assert not torch.allclose(stopped[0], stopped[1]) and torch.allclose(stopped[1], stopped[2], atol=1e-4)
+
+
 def test_early_stop_when_met(model):
     mel = C.Melody(pitches=[None] * 16, onsets=[])  # nothing asked: met at once
     res = ito.optimize(model, [mel], n_steps=16, n_iters=10, sampler_steps=2)
