@@ -25,7 +25,6 @@ Two lessons from DITTO and from our own prototype shape these losses:
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,8 +237,7 @@ class Intensity(Control):
         achieved = loudness_from_audio(wave, roll.shape[-1])[0]
         target = self.target_db.to(achieved)
         mse = (achieved - target).square().mean().item()
-        r = torch.corrcoef(torch.stack([achieved, target]))[0, 1].item()
-        return {"achieved": achieved.tolist(), "mse_db2": mse, "pearson": r if math.isfinite(r) else 0.0}
+        return {"achieved": achieved.tolist(), "mse_db2": mse, "pearson": pearson(achieved[None], target).item()}
 
     def done(self, loss):
         return True  # the loss mixes dB^2 and correlation: confirmed() checks each on the notes
