@@ -262,7 +262,7 @@ def baselines_at_equal_time(model, rows: dict, *, n: int = 20, controls_filter=N
     return "\n".join(lines)
 
 
-def ditto2_table(model, surrogate, *, n: int = 20, controls_filter=None, lr: float = 0.5, n_iters: int = 60,
+def ditto2_table(model, surrogate, *, n: int = 20, controls_filter=None, lr: float | None = None, n_iters: int = 60,
                  sampler_steps: int = 8, decodes=(("ctm", 2), ("ctm", 1), ("cm", 2), ("base", 8)),
                  progress: bool = True) -> str:
     """DITTO against DITTO-2 with each decode, on the same held-out targets: adherence, seconds, real-time factor."""

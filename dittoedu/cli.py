@@ -236,6 +236,7 @@ def _bench_text(model, args) -> dict:
 
     from . import bench, metrics
     from .diffusion import SIGMA_MAX, get_sigmas_ctm, sample_ctm
+    from .ito import default_lr
     from .roll import N_PITCHES
     from .train import load_model
 
@@ -243,7 +244,8 @@ def _bench_text(model, args) -> dict:
         raise UsageError(f"the text benchmark uses DITTO-2, and there is no distilled model at {DEFAULT_SURROGATE}")
     ctm, _ = load_model(DEFAULT_SURROGATE)
     prompts = bench.TEXT_PROMPTS[: max(args.n, 1)]
-    kwargs = dict(n_iters=args.iters, lr=args.lr, surrogate=ctm, decode="ctm", decode_steps=1)
+    lr = default_lr("ditto2") if args.lr is None else args.lr
+    kwargs = dict(n_iters=args.iters, lr=lr, surrogate=ctm, decode="ctm", decode_steps=1)
     fixed = kwargs | {"n_iters": 30, "early_stop": False}
     runs = {"ditto2": bench.run_text(model, prompts=prompts, method="ditto2", **kwargs),
             # the text score alone, no analyzer in the loop: 30 iterations, the noise with the best score
@@ -259,6 +261,7 @@ def _bench_text(model, args) -> dict:
 
 def cmd_bench(args) -> dict:
     from . import bench
+    from .ito import default_lr
 
     model, _ = load_default_model(args.model, device=args.device)
     if args.text:
@@ -279,7 +282,7 @@ def cmd_bench(args) -> dict:
         print(bench.ditto2_table(model, load_model(path)[0], n=args.n, controls_filter=only, lr=args.lr,
                                  n_iters=args.iters, sampler_steps=args.steps))
         return {}
-    kwargs = dict(n_iters=args.iters, lr=args.lr, sampler_steps=args.steps)
+    kwargs = dict(n_iters=args.iters, lr=default_lr("ditto") if args.lr is None else args.lr, sampler_steps=args.steps)
     rows = bench.run_adherence(model, n=args.n, controls_filter=only, **kwargs)
     print(bench.adherence_table(rows, title=f"DITTO adherence, {args.n} held-out targets per control, {kwargs}"))
     print()
@@ -321,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how controls are enforced (default with controls: ditto2 when the distilled model "
                         "is there, else ditto; none without controls)")
     p.add_argument("--iters", type=int, default=60, help="most optimization iterations (default: 60; stops early)")
-    p.add_argument("--lr", type=float, default=0.5, help="optimizer step size (default: 0.5)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="optimizer step size (default: 1.0 for ditto2, 0.5 for the other methods)")
     p.add_argument("--steps", type=int, default=None,
                    help="sampler steps (default: 8 to optimize through, 18 for plain sampling)")
     p.add_argument("--sampler", default="stochastic", choices=["stochastic", "heun", "euler"],
@@ -385,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds from the Studio's Generate button to a complete take, DITTO-2 and DITTO")
     p.add_argument("--n", type=int, default=20, help="held-out targets per control (default: 20)")
     p.add_argument("--iters", type=int, default=60)
-    p.add_argument("--lr", type=float, default=0.5)
+    p.add_argument("--lr", type=float, default=None, help="optimizer step size (default: each method's own)")
     p.add_argument("--steps", type=int, default=8)
     p.set_defaults(func=cmd_bench)
     return parser

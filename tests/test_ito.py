@@ -139,6 +139,18 @@ def test_ditto2(model, surrogate, decode):
     assert res.x0.shape == (1, 2, 48, 16) and torch.isfinite(res.x0).all()
 
 
+def test_each_method_has_its_own_default_step(model, surrogate):
+    assert ito.default_lr("ditto2") == 1.0 and ito.default_lr("ditto") == ito.default_lr("guidance") == 0.5
+
+    def x_T(method, lr):
+        return ito.optimize(model, [melody()], n_steps=16, method=method, surrogate=surrogate, n_iters=2, lr=lr,
+                            sampler_steps=2, early_stop=False).x_T
+
+    assert torch.equal(x_T("ditto2", None), x_T("ditto2", 1.0)) and not torch.equal(x_T("ditto2", None),
+                                                                                   x_T("ditto2", 0.5))
+    assert torch.equal(x_T("ditto", None), x_T("ditto", 0.5))
+
+
 def test_ditto2_needs_a_surrogate(model):
     with pytest.raises(ValueError, match="surrogate"):
         ito.optimize(model, [melody()], n_steps=16, method="ditto2")

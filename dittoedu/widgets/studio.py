@@ -315,7 +315,8 @@ class Studio:
         current folder (the notebook's folder in Jupyter), a path, or False for no autosave.
     sampler_steps, lr :
         Euler steps DITTO optimizes through, and Adam's step on the noise (both the
-        ``dittoedu generate`` defaults: 8 and 0.5).
+        ``dittoedu generate`` defaults: 8, and None for each method's own step, see
+        :func:`dittoedu.ito.default_lr`).
     device : str
         "cpu" or "cuda".
 
@@ -330,7 +331,7 @@ class Studio:
 
     def __init__(self, bars: int = 4, *, key: str = "C", model=None, model_path=None, surrogate=None,
                  method: str | None = None, iterations: int = 30, seed: int = 0, restore: bool = False,
-                 autosave=True, sampler_steps: int = 8, lr: float = 0.5, device: str = "cpu"):
+                 autosave=True, sampler_steps: int = 8, lr: float | None = None, device: str = "cpu"):
         from ..cli import DEFAULT_MODEL, DEFAULT_SURROGATE
 
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
