@@ -49,6 +49,23 @@ def test_the_step_size_decays_every_iteration(model):
     assert not torch.allclose(stopped[0], stopped[1]) and torch.allclose(stopped[1], stopped[2], atol=1e-4)
 
 
+def test_adam_step_is_torch_adam_with_a_decaying_step():
+    torch.manual_seed(0)
+    ours, theirs = torch.randn(3, 5), torch.randn(3, 5)
+    theirs.copy_(ours).requires_grad_(True)
+    start = ours.clone()
+    opt = torch.optim.Adam([theirs], lr=0.5)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
+    moments = torch.zeros_like(ours), torch.zeros_like(ours)
+    for it in range(6):
+        grad = torch.randn(3, 5) * (it + 1)
+        ours -= ito.adam_step(grad, moments, it + 1, 0.5 * 0.9**it)
+        theirs.grad = grad.clone()
+        opt.step()
+        schedule.step()
+    assert torch.allclose(ours, theirs.detach(), atol=1e-6) and not torch.allclose(ours, start, atol=0.1)
+
+
 def test_early_stop_when_met(model):
     mel = C.Melody(pitches=[None] * 16, onsets=[])  # nothing asked: met at once
     res = ito.optimize(model, [mel], n_steps=16, n_iters=10, sampler_steps=2)

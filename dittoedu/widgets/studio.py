@@ -400,6 +400,7 @@ class Studio:
         self.iterations = W.BoundedIntText(value=max(1, min(MAX_ITERATIONS, int(iterations))), min=1,
                                            max=MAX_ITERATIONS, description="iterations",
                                            layout=W.Layout(width="170px"))
+        self.method.add_class("ditto-studio-method")
         self.iterations.add_class("ditto-studio-iterations")
         self.seed = W.BoundedIntText(value=int(seed), min=0, max=2**31 - 1, description="seed",
                                      layout=W.Layout(width="160px"))
