@@ -66,6 +66,23 @@ def test_adam_step_is_torch_adam_with_a_decaying_step():
     assert torch.allclose(ours, theirs.detach(), atol=1e-6) and not torch.allclose(ours, start, atol=0.1)
 
 
+def test_one_huge_gradient_does_not_steer_adam_for_the_rest_of_the_run():
+    """A gradient 10^4 times the usual, once, then gradients that point back: uncapped, Adam keeps
+    stepping the spike's way for dozens of iterations; capped, it follows the new gradients within a few."""
+    last = {}
+    for capped in (False, True):
+        moments, norms = (torch.zeros(2, 8), torch.zeros(2, 8)), []
+        for it in range(12):
+            grad = torch.ones(2, 8) * (1e4 if it == 3 else 1.0 if it < 3 else -1.0)
+            grad[1] *= 2.0  # each item is capped by its own history
+            if capped:
+                grad = ito.cap_gradient(grad, norms)
+            step = ito.adam_step(grad, moments, it + 1, 0.5)
+        last[capped] = step.mean().item()
+    assert last[False] > 0 > last[True]  # the step is subtracted: > 0 still follows the spike
+    assert torch.allclose(torch.stack(norms)[:, 1], 2 * torch.stack(norms)[:, 0])
+
+
 def test_early_stop_when_met(model):
     mel = C.Melody(pitches=[None] * 16, onsets=[])  # nothing asked: met at once
     res = ito.optimize(model, [mel], n_steps=16, n_iters=10, sampler_steps=2)
