@@ -185,6 +185,16 @@ def test_each_method_has_its_own_default_step(model, surrogate):
     assert torch.equal(x_T("ditto", None), x_T("ditto", 0.5))
 
 
+def test_each_method_has_its_own_adam_betas(model, surrogate, monkeypatch):
+    seen = []
+    adam_step = ito.adam_step
+    monkeypatch.setattr(ito, "adam_step", lambda *a: seen.append(a[4]) or adam_step(*a))
+    for method in ("ditto2", "ditto"):
+        ito.optimize(model, [melody()], n_steps=16, method=method, surrogate=surrogate, n_iters=2, sampler_steps=2,
+                     early_stop=False)
+    assert seen == [(0.8, 0.99)] * 2 + [(0.9, 0.999)] * 2 and seen[-1] == ito.BETAS["ditto"]
+
+
 def test_ditto2_needs_a_surrogate(model):
     with pytest.raises(ValueError, match="surrogate"):
         ito.optimize(model, [melody()], n_steps=16, method="ditto2")
