@@ -67,8 +67,8 @@ def test_adam_step_is_torch_adam_with_a_decaying_step():
 
 
 def test_one_huge_gradient_does_not_steer_adam_for_the_rest_of_the_run():
-    """A gradient 10^4 times the usual, once, then gradients that point back: uncapped, Adam keeps
-    stepping the spike's way for dozens of iterations; capped, it follows the new gradients within a few."""
+    """A gradient 10^4 times the usual, once, then gradients that point back: uncapped, Adam still
+    steps the spike's way eight iterations later; capped, it already follows the new gradients."""
     last = {}
     for capped in (False, True):
         moments, norms = (torch.zeros(2, 8), torch.zeros(2, 8)), []
@@ -192,7 +192,7 @@ def test_each_method_has_its_own_adam_betas(model, surrogate, monkeypatch):
     for method in ("ditto2", "ditto"):
         ito.optimize(model, [melody()], n_steps=16, method=method, surrogate=surrogate, n_iters=2, sampler_steps=2,
                      early_stop=False)
-    assert seen == [(0.8, 0.99)] * 2 + [(0.9, 0.999)] * 2 and seen[-1] == ito.BETAS["ditto"]
+    assert seen == [(0.8, 0.99)] * 2 + [(0.9, 0.999)] * 2
 
 
 def test_ditto2_needs_a_surrogate(model):
