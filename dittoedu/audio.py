@@ -224,11 +224,13 @@ def envelopes(roll: torch.Tensor, *, tempo: float = TEMPO) -> torch.Tensor:
     accent = past @ decay  # [B, P, T, K]
     env = env * (1 + ACCENT * accent.reshape(B, P, T * K))
 
-    # (c) Smoothing: a centred raised-cosine kernel turns every jump into a ~15 ms ramp.
+    # (c) Smoothing: a centred raised-cosine kernel turns every jump into a ~15 ms ramp. A sum of
+    # shifted copies, one per tap: torch's conv1d over these one-channel signals took 15x longer
+    # (7.7 ms against 0.5 ms with its backward pass, every iteration of an intensity optimization).
     n_smooth = max(1, round(SMOOTH_S / dt)) | 1  # odd, so it stays centred
     kernel = _smoothing_kernel(n_smooth, dtype=roll.dtype, device=roll.device)
-    env = F.conv1d(env.reshape(B * P, 1, T * K), kernel[None, None], padding=n_smooth // 2)
-    env = env.reshape(B, P, T * K)
+    padded = F.pad(env, (n_smooth // 2, n_smooth // 2))
+    env = sum(w * padded[..., j : j + T * K] for j, w in enumerate(kernel))
 
     # Fade the clip's own edges too, so a note sounding at the first or last step does not click.
     fade = torch.ones(T * K, dtype=roll.dtype, device=roll.device)

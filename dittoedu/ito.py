@@ -178,6 +178,7 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
                 return sample_ctm(surrogate, e * SIGMA_MAX, levels)
             return sample_consistency(surrogate, e * SIGMA_MAX, levels, generator=torch.Generator().manual_seed(seed))
 
+    x0 = None  # the music, once some step has decoded the final noise
     if method in ("ditto", "ditto2"):
         confirm = None
         if method == "ditto":
@@ -186,10 +187,10 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
             generate = lambda e: surrogate.denoise(e * SIGMA_MAX, SIGMA_MAX)  # noqa: E731
             if (decode, decode_steps) != ("ctm", 1):  # the decode is not the surrogate's jump: stop only
                 confirm = decode_ditto2  # when the decoded music obeys too
-        eps, result.iterations, result.stop_reason = _ditto(generate, controls, eps, n_iters=n_iters, lr=lr,
-                                                            lr_decay=lr_decay, betas=BETAS[method], record=record,
-                                                            should_stop=should_stop, early_stop=early_stop,
-                                                            confirm=confirm)
+        eps, x0, result.iterations, result.stop_reason = _ditto(generate, controls, eps, n_iters=n_iters, lr=lr,
+                                                                lr_decay=lr_decay, betas=BETAS[method], record=record,
+                                                                should_stop=should_stop, early_stop=early_stop,
+                                                                confirm=confirm)
     elif method == "best_of_n":
         eps, result.iterations, result.stop_reason = _best_of_n(model, controls, shape, sigmas, n=n_iters,
                                                                 generator=generator, record=record, device=device,
@@ -199,7 +200,9 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
         bar.close()
 
     t1 = time.perf_counter()
-    if method == "guidance":
+    if x0 is not None:
+        pass  # the loop stopped on music it had just decoded from this noise: no need to decode it again
+    elif method == "guidance":
         x0 = _guided_sample(model, controls, eps * SIGMA_MAX, sigmas, scale=guidance_scale)
         result.iterations, result.stop_reason = sampler_steps, "sampled with guidance"
     elif method == "ditto2":
@@ -226,8 +229,8 @@ def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, sho
     """DITTO's loop around ``generate(eps) -> x0`` (the sampler, or DITTO-2's one-step surrogate).
 
     ``confirm(eps) -> x0``, when given, is how the result will really be decoded: an early stop
-    needs the targets met on its output too. Returns the best noise per item, the iterations run
-    and why it stopped.
+    needs the targets met on its output too. Returns the best noise per item, its music when the
+    loop has just decoded it (targets met; else None), the iterations run and why it stopped.
     """
     param = eps.clone().requires_grad_(True)
     moments = torch.zeros_like(eps), torch.zeros_like(eps)
@@ -249,17 +252,18 @@ def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, sho
         record(it, x0, total, parts)
         if early_stop and _met(controls, hard_parts, x0_hard):
             # DITTO-2 decodes otherwise than its surrogate: the decoded music must obey too
-            if confirm is None or _met(controls, *_judge(controls, confirm(param.detach()))):
+            decoded = x0.detach() if confirm is None else confirm(param.detach())
+            if confirm is None or _met(controls, *_judge(controls, decoded)):
                 reason = f"targets met after {it + 1} iterations"
-                return param.detach().clone(), it + 1, reason  # this noise meets them all (the lowest loss may not)
+                return param.detach().clone(), decoded, it + 1, reason  # meets them all (the lowest loss may not)
         if should_stop is not None and should_stop():
             reason = f"stopped by the user after {it + 1} iterations"
-            return best_eps, it + 1, reason
+            return best_eps, None, it + 1, reason
         (grad,) = torch.autograd.grad(total.sum(), param)
         with torch.no_grad():
             param -= adam_step(cap_gradient(grad, norms), moments, it + 1, lr * lr_decay**it, betas)
             param.copy_(project_to_shell(param))
-    return best_eps, it + 1, reason
+    return best_eps, None, it + 1, reason
 
 
 def cap_gradient(grad: torch.Tensor, norms: list[torch.Tensor], factor: float = GRAD_CAP) -> torch.Tensor:

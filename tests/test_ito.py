@@ -89,6 +89,33 @@ def test_early_stop_when_met(model):
     assert res.iterations == 1 and res.stop_reason.startswith("targets met")
 
 
+@pytest.mark.parametrize("method, decode, steps", [("ditto", "ctm", 1), ("ditto2", "ctm", 1), ("ditto2", "cm", 2)])
+def test_an_early_stop_returns_the_music_of_the_noise_it_returns(model, surrogate, method, decode, steps):
+    """The loop has just decoded the noise it stops on; that music is the result, not decoded again."""
+    from dittoedu.diffusion import get_sigmas_ctm, get_sigmas_karras, sample_consistency, sample_ctm, sample_euler
+
+    mel = C.Melody(pitches=[None] * 16, onsets=[])  # nothing asked: met at once
+    calls = []
+    hooks = [m.register_forward_hook(lambda *_: calls.append(1)) for m in (model, surrogate)]
+    try:
+        res = ito.optimize(model, [mel], n_steps=16, method=method, surrogate=surrogate, decode=decode,
+                           decode_steps=steps, n_iters=10, sampler_steps=2, seed=3)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert res.stop_reason.startswith("targets met") and res.iterations == 1
+    # one iteration (2 sampler steps, or 1 jump) and, for a CM decode, the 2 steps that confirmed it
+    assert len(calls) == {"ditto": 2, "ctm": 1, "cm": 3}[method if method == "ditto" else decode]
+    with torch.no_grad():
+        if method == "ditto":
+            again = sample_euler(model, res.x_T, get_sigmas_karras(2))
+        elif decode == "ctm":
+            again = sample_ctm(surrogate, res.x_T, get_sigmas_ctm(1))
+        else:
+            again = sample_consistency(surrogate, res.x_T, get_sigmas_ctm(2), generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(res.x0, again)
+
+
 def test_same_seed_same_result(model):
     a = ito.optimize(model, [melody()], n_steps=16, n_iters=3, sampler_steps=2, seed=4)
     b = ito.optimize(model, [melody()], n_steps=16, n_iters=3, sampler_steps=2, seed=4)
