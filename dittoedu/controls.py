@@ -103,9 +103,10 @@ SMOOTH_SECONDS = 1.0  # DITTO smooths the loudness curve over about a second
 DB_FLOOR = -60.0  # silence is this loud
 # Intensity is met when the (envelope-based) loudness of the notes is this close to the target, in dB^2,
 # and follows its shape this closely (Pearson). The benchmark asks for 1.0 dB^2 and 0.95 on the rendered
-# audio, which the envelopes estimate within about 0.2 dB per step (partials that beat): a small margin.
-DONE_DB2 = 0.9
-DONE_PEARSON = 0.955
+# audio; the envelopes' loudness differs from the audio's by up to 0.17 dB^2 (mean square over a piece,
+# 32 samples), hence the margin (at 0.9 and 0.955 a benchmark curve met here measured 1.04 on the audio).
+DONE_DB2 = 0.8
+DONE_PEARSON = 0.96
 SHAPE_DB2 = 10.0  # the loss adds SHAPE_DB2 * (1 - Pearson): a curve followed in shape, not only on average
 
 
