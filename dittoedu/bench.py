@@ -289,6 +289,22 @@ def ditto2_table(model, surrogate, *, n: int = 20, controls_filter=None, lr: flo
     cells = [f"{base / statistics.median([statistics.median(r['seconds']) for r in runs[m].values()]):.1f}x"
              for m in names]
     lines.append("| all | speed-up over DITTO | " + " | ".join(cells) + " |")
+    return "\n".join(lines + ["", ditto2_quality_table(runs)])
+
+
+def ditto2_quality_table(runs: dict) -> str:
+    """Quality of each method's 4-bar outputs, all controls together, relative to DITTO's (``runs["ditto"]``)."""
+    from .metrics import MEASURES, as_matrix, relative_differences
+
+    pooled = {m: [q for row in rows.values() for q in row["quality"]] for m, rows in runs.items()}
+    ref = {"mean": dict(zip(MEASURES, as_matrix(pooled["ditto"]).mean(0)))}
+    names = list(runs)
+    lines = [f"quality of the outputs ({len(pooled['ditto'])} 4-bar requests, all controls; relative difference "
+             "to DITTO's)", "| measure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    diffs = {m: relative_differences(pooled[m], ref) for m in names}
+    for k in MEASURES:
+        lines.append(f"| {k} | " + " | ".join(f"{statistics.mean(q[k] for q in pooled[m]):.3f} "
+                                              f"({100 * diffs[m][k]:.0f} %)" for m in names) + " |")
     return "\n".join(lines)
 
 

@@ -208,7 +208,13 @@ def cmd_distill(args) -> dict:
     if not teacher.exists():
         raise UsageError(f"no base model at {teacher} to distill; train one first or pass --teacher PATH")
     run_dir = Path(args.run_dir or REPO_ROOT / "runs" / f"{args.kind}-{args.preset}")
-    ckpt = distill(teacher, args.kind, run_dir, preset=args.preset, max_steps=args.max_steps, threads=args.threads)
+    if args.preset == "jump" and not args.init:
+        raise UsageError("--preset jump refines a finished distillation: pass --init runs/ctm-default/checkpoint.safetensors "
+                         "(or the checkpoint of another run)")
+    if args.init and not Path(args.init).exists():
+        raise UsageError(f"no distilled checkpoint at {args.init} to start from")
+    ckpt = distill(teacher, args.kind, run_dir, preset=args.preset, max_steps=args.max_steps, threads=args.threads,
+                   init=args.init)
     out = {"checkpoint": str(ckpt)}
     if args.export:
         from .train import write_distill_card
@@ -353,7 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("distill", help="distill the base model into a one-step CM or CTM model (resumable)")
     p.add_argument("--kind", default="ctm", choices=["cm", "ctm"])
-    p.add_argument("--preset", default="tiny", choices=["tiny", "default"])
+    p.add_argument("--preset", default="tiny", choices=["tiny", "default", "jump"],
+                   help="jump: a second phase that refines the one jump from pure noise of an --init run")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="start from this distilled checkpoint instead of a copy of the teacher")
     p.add_argument("--teacher", default=None, help="the base checkpoint (default: the shipped model)")
     p.add_argument("--run-dir", default=None, help="where checkpoints and logs go (default: runs/KIND-PRESET)")
     p.add_argument("--max-steps", type=int, default=None)

@@ -66,9 +66,12 @@ class DistillConfig(TrainConfig):
     kind: str = "ctm"  # "cm": consistency distillation (jumps to 0); "ctm": jumps between any two levels
     teacher: str = ""  # the base checkpoint distilled (recorded for the model card)
     n_levels: int = 18  # noise levels the teacher's ODE is discretized into (N in Song et al. 2023)
+    consistency_weight: float = 1.0  # weight of the CM / CTM consistency loss (0: skip it)
     dsm_weight: float = 1.0  # CTM only: weight of the denoising loss that keeps g a good denoiser
     endpoint_weight: float = 1.0  # weight of matching the teacher's whole ODE solve from sigma_max to 0 in one jump
     endpoint_steps: int = 12  # Euler steps of that solve
+    endpoint_batch: int = 0  # pure-noise draws per step for that loss (0: a quarter of batch_size)
+    init: str = ""  # the distilled checkpoint the student started from ("": a copy of the teacher)
 
     @classmethod
     def from_json(cls, text: str) -> "DistillConfig":
@@ -136,6 +139,10 @@ DISTILL_PRESETS = {
                  checkpoint_every=50),
     "default": dict(steps=2500, batch_size=32, lr=5e-5, warmup=100, ema_decay=0.999, log_every=50,
                     eval_every=250, checkpoint_every=250),
+    # a second phase, after "default" (--init): the one jump from pure noise alone, the jump DITTO-2
+    # optimizes through and decodes with, at a larger learning rate and four times as many draws
+    "jump": dict(steps=3000, batch_size=32, lr=3e-4, warmup=100, ema_decay=0.999, consistency_weight=0.0,
+                 dsm_weight=0.0, endpoint_batch=32, log_every=50, eval_every=250, checkpoint_every=250),
 }
 
 
@@ -258,10 +265,12 @@ def train(config: TrainConfig, run_dir, *, progress: bool = True, max_steps: int
 
 
 def distill(teacher_path, kind: str, run_dir, *, preset: str = "default", progress: bool = True,
-            max_steps: int | None = None, threads: int = 0) -> Path:
+            max_steps: int | None = None, threads: int = 0, init=None) -> Path:
     """Distill a base checkpoint into a consistency (``cm``) or trajectory (``ctm``) model; resumable.
 
-    The student starts as a copy of the teacher (its extra target-level embedding starts at zero).
+    The student starts as a copy of the teacher (its extra target-level embedding starts at zero),
+    or, with ``init``, as the (EMA) weights of an earlier distillation of that teacher: how the
+    ``"jump"`` preset refines a ``"default"`` run.
     """
     import dataclasses
 
@@ -275,7 +284,17 @@ def distill(teacher_path, kind: str, run_dir, *, preset: str = "default", progre
                               "teacher": Path(teacher_path).name,
                               "net": dataclasses.replace(base.net, target_level=True)})
     student = TrajectoryModel(UNet1d(config.net))
-    student.net.load_state_dict(teacher.net.state_dict(), strict=False)  # all but the new embedding
+    if init is None:
+        student.net.load_state_dict(teacher.net.state_dict(), strict=False)  # all but the new embedding
+    else:
+        start, start_config = load_model(init)
+        if not isinstance(start_config, DistillConfig) or (start_config.net, start_config.teacher) != (
+                config.net, config.teacher):
+            raise CheckpointError(f"{init} is not a distillation of {config.teacher} with this network")
+        student.net.load_state_dict(start.net.state_dict())
+        meta = read_metadata(init)
+        config.init = (f"{init}: {start_config.kind} '{start_config.preset}', {meta.get('step', '?')} steps, "
+                       f"{float(meta.get('cpu_seconds', 'nan')) / 3600:.2f} CPU-hours")
     loss_fn = functools.partial(distillation_loss, teacher=teacher, config=config)
     return _fit(config, run_dir, student, kind, loss_fn, progress=progress, max_steps=max_steps)
 
@@ -297,8 +316,38 @@ def distillation_loss(student, x0: torch.Tensor, *, teacher, config: DistillConf
 
     Both also learn the longest jump directly: from pure noise at ``sigma_max`` to where the teacher's
     ``endpoint_steps``-step Euler solve ends (Luhman & Luhman 2021): the jump DITTO-2 optimizes through.
+    Each part has its weight in ``config``; a part weighted 0 is not computed.
     """
     from .diffusion import SIGMA_MAX, SIGMA_MIN, get_sigmas_karras, sample_euler
+
+    B = x0.shape[0]
+    loss = x0.new_zeros(())
+    if config.consistency_weight:
+        loss = loss + config.consistency_weight * _consistency_loss(student, x0, teacher=teacher, config=config,
+                                                                    generator=generator)
+    if config.endpoint_weight:  # the jump DITTO-2 optimizes through: pure noise straight to music
+        n = config.endpoint_batch or max(1, B // 4)
+        x_T = SIGMA_MAX * torch.randn((n, *x0.shape[1:]), generator=generator)
+        with torch.no_grad():
+            solved = sample_euler(teacher, x_T, get_sigmas_karras(config.endpoint_steps))
+        loss = loss + config.endpoint_weight * _music_loss(student, x_T, SIGMA_MAX, solved)
+    if config.kind == "ctm" and config.dsm_weight:
+        sigma = (-1.2 + 1.2 * torch.randn(B, generator=generator)).exp().clamp(SIGMA_MIN, SIGMA_MAX)
+        noisy = x0 + sigma.reshape(-1, 1, 1, 1) * torch.randn(x0.shape, generator=generator)
+        # g(x, sigma, sigma) is the denoiser inside G: G(x, sigma, 0) with the target level told sigma
+        if student.parameterization == "binary":  # the base model's own loss
+            logits, _ = student.raw(noisy, sigma, sigma)
+            dsm = torch.nn.functional.binary_cross_entropy_with_logits(logits, (x0 > 0).to(logits.dtype))
+        else:
+            weight = (sigma**2 + 0.25) / (sigma * 0.5) ** 2
+            dsm = (weight.reshape(-1, 1, 1, 1) * (student.g(noisy, sigma, sigma) - x0).square()).mean()
+        loss = loss + config.dsm_weight * dsm
+    return loss
+
+
+def _consistency_loss(student, x0, *, teacher, config, generator):
+    """The consistency part of :func:`distillation_loss`: a teacher's Heun step, the student's two jumps."""
+    from .diffusion import get_sigmas_karras
 
     B = x0.shape[0]
     levels = get_sigmas_karras(config.n_levels)[:-1].flip(0)  # ascending: SIGMA_MIN .. SIGMA_MAX
@@ -324,22 +373,6 @@ def distillation_loss(student, x0: torch.Tensor, *, teacher, config: DistillConf
         student.requires_grad_(False)
         loss = _music_loss(student, pred, s, target)
         student.requires_grad_(True)
-    if config.endpoint_weight:  # the jump DITTO-2 optimizes through: pure noise straight to music
-        x_T = SIGMA_MAX * torch.randn((max(1, B // 4), *x0.shape[1:]), generator=generator)
-        with torch.no_grad():
-            solved = sample_euler(teacher, x_T, get_sigmas_karras(config.endpoint_steps))
-        loss = loss + config.endpoint_weight * _music_loss(student, x_T, SIGMA_MAX, solved)
-    if config.kind == "ctm" and config.dsm_weight:
-        sigma = (-1.2 + 1.2 * torch.randn(B, generator=generator)).exp().clamp(SIGMA_MIN, SIGMA_MAX)
-        noisy = x0 + sigma.reshape(-1, 1, 1, 1) * torch.randn(x0.shape, generator=generator)
-        # g(x, sigma, sigma) is the denoiser inside G: G(x, sigma, 0) with the target level told sigma
-        if student.parameterization == "binary":  # the base model's own loss
-            logits, _ = student.raw(noisy, sigma, sigma)
-            dsm = torch.nn.functional.binary_cross_entropy_with_logits(logits, (x0 > 0).to(logits.dtype))
-        else:
-            weight = (sigma**2 + 0.25) / (sigma * 0.5) ** 2
-            dsm = (weight.reshape(-1, 1, 1, 1) * (student.g(noisy, sigma, sigma) - x0).square()).mean()
-        loss = loss + config.dsm_weight * dsm
     return loss
 
 
@@ -574,12 +607,18 @@ def write_distill_card(checkpoint, out, *, teacher, n_samples: int = 64) -> dict
                                                  for n in names) + " | |")
     loss = ("binary cross-entropy on the student's log-odds (thresholded targets)"
             if config.net.parameterization == "binary" else "squared error")
+    terms = [f"consistency (weight {config.consistency_weight:g}; {config.n_levels} teacher levels, one Heun step "
+             "of the teacher per pair)" if config.consistency_weight else "",
+             f"the one jump from pure noise to the teacher's {config.endpoint_steps}-step Euler solve (weight "
+             f"{config.endpoint_weight:g}; {config.endpoint_batch or max(1, config.batch_size // 4)} draws per step)"
+             if config.endpoint_weight else "",
+             f"denoising (weight {config.dsm_weight:g})" if config.kind == "ctm" and config.dsm_weight else ""]
     out.with_suffix(".md").write_text(f"""# Model card: {out.stem}
 
 A {'consistency-trajectory (CTM, Kim et al. 2023)' if config.kind == 'ctm' else 'consistency (CM, Song et al. 2023)'}
-model distilled by `dittoedu distill --kind {config.kind} --preset {config.preset}` from `{config.teacher}`:
-{card['steps']} steps at batch {config.batch_size}, AdamW lr {config.lr}, EMA {config.ema_decay},
-{config.n_levels} teacher levels (one Heun step of the teacher per pair), {card['cpu_hours']} CPU-hours.
+model distilled from `{config.teacher}` by `dittoedu distill --kind {config.kind} --preset {config.preset}{' --init CHECKPOINT' if config.init else ''}`:
+{card['steps']} steps at batch {config.batch_size}, AdamW lr {config.lr}, EMA {config.ema_decay}, {card['cpu_hours']} CPU-hours{f', starting from CHECKPOINT ({config.init})' if config.init else ''}.
+Loss terms: {'; '.join(t for t in terms if t)}.
 It jumps from noise to music in one step, or in a few (deterministic CTM jumps).
 Jumps are compared with the music they should land on by {loss}.
 

@@ -37,6 +37,22 @@ def test_adherence_and_tables_run():
     assert "| 1 | 2 | 1 |" in timing
 
 
+
+def test_ditto2_table_compares_speed_and_the_outputs_quality_with_ditto():
+    from dittoedu.diffusion import TrajectoryModel
+
+    model = micro_model()
+    surrogate = TrajectoryModel(untrained_unet(target_level=True)).eval()
+    table = bench.ditto2_table(model, surrogate, n=1, controls_filter=["melody", "loop"], n_iters=2, sampler_steps=2,
+                               decodes=(("ctm", 1),), progress=False)
+    assert "| melody | accuracy |" in table and "speed-up over DITTO | 1.0x |" in table
+    quality = table.split("quality of the outputs")[1]
+    assert "(2 4-bar requests" in quality  # melody and loop: one 4-bar request each
+    rows = {line.split(" | ")[0].strip("| "): line for line in quality.splitlines() if line.startswith("| ")}
+    assert set(rows) >= {"key_fit", "short_note_rate", "mean_note_length"}
+    assert all(row.split(" | ")[1].endswith("(0 %)") for row in rows.values() if row.split(" | ")[0] != "| measure")
+
+
 def test_text_benchmark_counts_the_attributes_the_analyzers_found():
     model = micro_model()
     prompts = ["a gloomy hymn", "high and bright, rising"]

@@ -121,6 +121,43 @@ def test_distillation_runs_resumes_and_loads(tmp_path, kind, weights):
     assert len(rows) == 4 and all(float(r.split(",")[1]) == float(r.split(",")[1]) for r in rows)  # no NaN
 
 
+
+def test_the_jump_phase_starts_from_its_init_and_trains_only_the_jump_from_noise(tmp_path, weights):
+    first = tmp_path / "ctm"
+    originals = {k: dict(T.DISTILL_PRESETS[k]) for k in ("tiny", "jump")}
+    T.DISTILL_PRESETS["tiny"].update(steps=2, batch_size=2, log_every=1, eval_every=2, checkpoint_every=2)
+    T.DISTILL_PRESETS["jump"].update(steps=2, batch_size=2, endpoint_batch=3, log_every=1, eval_every=2,
+                                     checkpoint_every=2)
+    try:
+        start = T.distill(weights, "ctm", first, preset="tiny", progress=False)
+        with pytest.raises(T.CheckpointError, match="not a distillation of"):
+            T.distill(weights, "ctm", tmp_path / "bad", preset="jump", progress=False, init=weights)
+        T.DISTILL_PRESETS["jump"]["lr"] = 0.0  # no learning: the student stays what it started as
+        jumped = T.distill(weights, "ctm", tmp_path / "jump", preset="jump", progress=False, init=start)
+    finally:
+        for k, v in originals.items():
+            T.DISTILL_PRESETS[k].clear()
+            T.DISTILL_PRESETS[k].update(v)
+    (a, _), (b, jump_config) = T.load_model(start), T.load_model(jumped)
+    assert all(torch.equal(v, b.net.state_dict()[k]) for k, v in a.net.state_dict().items())
+    assert jump_config.init.startswith(f"{start}: ctm 'tiny', 2 steps, ")
+    card = T.write_distill_card(jumped, tmp_path / "card.safetensors", teacher=weights, n_samples=2)["card"]
+    assert f"--preset jump --init CHECKPOINT`:\n2 steps" in open(card).read()
+    assert f"starting from CHECKPOINT ({start}: ctm 'tiny', 2 steps" in open(card).read()
+    student, config = T.load_model(start)
+    teacher, _ = T.load_model(weights)
+    jump = T.DistillConfig(**{**T.DISTILL_PRESETS["jump"], "kind": "ctm"})
+    calls = []
+    hook = teacher.net.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    x0 = torch.zeros(2, 2, 48, 16)
+    T.distillation_loss(student, x0, teacher=teacher, config=jump, generator=torch.Generator().manual_seed(0))
+    assert calls == [32] * jump.endpoint_steps  # the teacher's Euler solve only, on 32 draws of noise
+    calls.clear()
+    T.distillation_loss(student, x0, teacher=teacher, config=config, generator=torch.Generator().manual_seed(0))
+    assert calls == [2, 2] + [1] * config.endpoint_steps  # plus the consistency loss's Heun step
+    hook.remove()
+
+
 def test_a_binary_student_learns_even_where_it_is_sure_and_wrong():
     """Distillation compares a binary student's jumps to music by cross-entropy on its log-odds: a cell it is
     sure is off (log-odds -20) but should be on still gets a full-sized push; squared error through its
