@@ -38,6 +38,19 @@ def test_adherence_and_tables_run():
 
 
 
+
+def test_interleaved_runs_give_what_separate_runs_give():
+    model = micro_model()
+    kwargs = {"a": dict(method="ditto", n_iters=2, sampler_steps=2), "b": dict(method="ditto", n_iters=3, lr=0.1,
+                                                                             sampler_steps=2, early_stop=False)}
+    both = bench.run_interleaved(model, kwargs, n=1, controls_filter=["melody", "structure"], progress=False)
+    for name, kw in kwargs.items():
+        alone = bench.run_adherence(model, n=1, controls_filter=["melody", "structure"], progress=False, **kw)
+        for control in ("melody", "structure"):
+            assert both[name][control]["metrics"] == alone[control]["metrics"]
+            assert both[name][control]["iterations"] == alone[control]["iterations"]
+    assert both["b"]["melody"]["iterations"] == [3]
+
 def test_ditto2_table_compares_speed_and_the_outputs_quality_with_ditto():
     from dittoedu.diffusion import TrajectoryModel
 
