@@ -209,8 +209,8 @@ def cmd_distill(args) -> dict:
         raise UsageError(f"no base model at {teacher} to distill; train one first or pass --teacher PATH")
     run_dir = Path(args.run_dir or REPO_ROOT / "runs" / f"{args.kind}-{args.preset}")
     if args.preset == "jump" and not args.init:
-        raise UsageError("--preset jump refines a finished distillation: pass --init runs/ctm-default/checkpoint.safetensors "
-                         "(or the checkpoint of another run)")
+        raise UsageError("--preset jump refines a finished distillation: pass --init "
+                         "runs/ctm-default/checkpoint.safetensors (or the checkpoint of another run)")
     if args.init and not Path(args.init).exists():
         raise UsageError(f"no distilled checkpoint at {args.init} to start from")
     ckpt = distill(teacher, args.kind, run_dir, preset=args.preset, max_steps=args.max_steps, threads=args.threads,

@@ -613,11 +613,13 @@ def write_distill_card(checkpoint, out, *, teacher, n_samples: int = 64) -> dict
              f"{config.endpoint_weight:g}; {config.endpoint_batch or max(1, config.batch_size // 4)} draws per step)"
              if config.endpoint_weight else "",
              f"denoising (weight {config.dsm_weight:g})" if config.kind == "ctm" and config.dsm_weight else ""]
+    command = f"dittoedu distill --kind {config.kind} --preset {config.preset}" + " --init CHECKPOINT" * bool(config.init)
+    start = f", starting from CHECKPOINT ({config.init})" if config.init else ""
     out.with_suffix(".md").write_text(f"""# Model card: {out.stem}
 
 A {'consistency-trajectory (CTM, Kim et al. 2023)' if config.kind == 'ctm' else 'consistency (CM, Song et al. 2023)'}
-model distilled from `{config.teacher}` by `dittoedu distill --kind {config.kind} --preset {config.preset}{' --init CHECKPOINT' if config.init else ''}`:
-{card['steps']} steps at batch {config.batch_size}, AdamW lr {config.lr}, EMA {config.ema_decay}, {card['cpu_hours']} CPU-hours{f', starting from CHECKPOINT ({config.init})' if config.init else ''}.
+model distilled from `{config.teacher}` by `{command}`:
+{card['steps']} steps at batch {config.batch_size}, AdamW lr {config.lr}, EMA {config.ema_decay}, {card['cpu_hours']} CPU-hours{start}.
 Loss terms: {'; '.join(t for t in terms if t)}.
 It jumps from noise to music in one step, or in a few (deterministic CTM jumps).
 Jumps are compared with the music they should land on by {loss}.

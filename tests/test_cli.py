@@ -113,3 +113,12 @@ def test_generate_bad_controls(tmp_path, capsys, untrained_model, flags, message
     assert cli.main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_jump_phase_needs_a_distillation_to_start_from(tmp_path, capsys):
+    args = ["distill", "--kind", "ctm", "--preset", "jump", "--run-dir", str(tmp_path / "run")]
+    assert cli.main(args) == 2
+    assert "--preset jump refines a finished distillation: pass --init" in capsys.readouterr().err
+    assert cli.main(args + ["--init", str(tmp_path / "missing.safetensors")]) == 2
+    assert "no distilled checkpoint at" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
