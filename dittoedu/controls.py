@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import audio
-from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET, roll_to_notes
+from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET, roll_to_notes, tidy
 
 MARGIN = 0.5  # how far past the threshold a constrained cell must be pushed
 STE_TEMPERATURE = 0.25  # softness of the sigmoid behind straight-through features
@@ -55,8 +55,8 @@ def straight_through(x: torch.Tensor) -> torch.Tensor:
 
 
 def hard(x0: torch.Tensor) -> torch.Tensor:
-    """The thresholded roll, back in {-1, +1}: what the student gets."""
-    return torch.where(x0 > 0, 1.0, -1.0).to(x0.dtype)
+    """The thresholded roll, back in {-1, +1}, without its lone cells (:func:`~dittoedu.roll.tidy`): what the student gets."""
+    return torch.where(tidy(x0) > 0, 1.0, -1.0).to(x0.dtype)
 
 
 @dataclass

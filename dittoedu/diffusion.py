@@ -342,11 +342,12 @@ def generate(model, *, n_steps: int, batch: int = 1, seed: int = 0, sampler_step
 
     A :class:`Denoiser` samples with ``sampler`` (``euler``/``ddim``, ``heun`` or ``stochastic``); a
     :class:`TrajectoryModel` jumps ``sampler_steps`` times along its trajectory (CTM, deterministic).
+    The rolls are tidied (:func:`~dittoedu.roll.tidy`): no lone frame cells.
     """
-    from .roll import N_PITCHES
+    from .roll import N_PITCHES, tidy
 
     x = initial_noise((batch, 2, N_PITCHES, n_steps), seed=seed, device=device)
     if isinstance(model, TrajectoryModel):
-        return sample_ctm(model, x, get_sigmas_ctm(sampler_steps, device=device), callback=callback)
-    return sample(model, x, get_sigmas_karras(sampler_steps, device=device), sampler=sampler,
-                  generator=torch.Generator().manual_seed(seed), callback=callback)
+        return tidy(sample_ctm(model, x, get_sigmas_ctm(sampler_steps, device=device), callback=callback))
+    return tidy(sample(model, x, get_sigmas_karras(sampler_steps, device=device), sampler=sampler,
+                       generator=torch.Generator().manual_seed(seed), callback=callback))

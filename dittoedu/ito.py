@@ -44,7 +44,7 @@ import torch
 from .controls import Control, hard
 from .diffusion import (SAMPLERS, SIGMA_MAX, get_sigmas_ctm, get_sigmas_karras, sample, sample_consistency,
                         sample_ctm, sample_euler)
-from .roll import N_PITCHES, roll_to_notes
+from .roll import N_PITCHES, roll_to_notes, tidy
 
 METHODS = ("ditto", "ditto2", "guidance", "best_of_n", "none")
 GUIDANCE_STEP = 0.1  # guidance moves x_t by this fraction of the noise's size per step (times guidance_scale)
@@ -214,6 +214,7 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     else:
         with torch.no_grad():
             x0 = sample_euler(model, eps * SIGMA_MAX, sigmas)
+    x0 = tidy(x0)  # the music delivered: no lone cells (see dittoedu.roll.lone_cells)
     decode_s = time.perf_counter() - t1
     with torch.no_grad():
         total, parts = total_loss(controls, x0)

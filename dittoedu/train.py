@@ -578,7 +578,10 @@ def write_model_card(checkpoint, out, *, baselines: dict | None = None, n_sample
 
 
 def write_distill_card(checkpoint, out, *, teacher, n_samples: int = 64) -> dict:
-    """Export a distilled model's EMA weights to ``out`` with a model card comparing it to its teacher."""
+    """Export a distilled model's EMA weights to ``out`` with a model card comparing it to its teacher.
+
+    ``checkpoint`` may be ``out`` itself (weights already exported): the card is measured again.
+    """
     from . import metrics
 
     checkpoint, out = Path(checkpoint), Path(out)
@@ -599,7 +602,8 @@ def write_distill_card(checkpoint, out, *, teacher, n_samples: int = 64) -> dict
             "config": json.loads(config.to_json()), "quality": quality,
             "one_step_vs_teacher": within,
             "checks": {"one-step quality within 20% of the teacher's 20-step samples": all(v <= 0.2 for v in within.values())}}
-    export_weights(checkpoint, out, extra={"model_card": out.with_suffix(".md").name})
+    if checkpoint.resolve() != out.resolve():
+        export_weights(checkpoint, out, extra={"model_card": out.with_suffix(".md").name})
     out.with_suffix(".json").write_text(json.dumps(card, indent=2))
     rows = [f"| {m} | " + " | ".join(f"{quality[n]['mean'][m]:.3f}" for n in names) + f" | {100 * within[m]:.0f} % |"
             for m in metrics.MEASURES]

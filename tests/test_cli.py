@@ -55,7 +55,7 @@ def test_generate_contract(tmp_path, untrained_model):
     # the same seed gives the same music
     out2 = tmp_path / "gen2"
     assert cli.main(args[:-1] + [str(out2)]) == 0
-    assert R.load(out / "score.mid").notes == R.load(out2 / "score.mid").notes
+    assert (out / "score.mid").read_bytes() == (out2 / "score.mid").read_bytes()  # (an untrained model may write no notes)
     assert json.loads((out2 / "result.json").read_text())["quality"] == result["quality"]
 
 

@@ -144,6 +144,10 @@ def test_the_jump_phase_starts_from_its_init_and_trains_only_the_jump_from_noise
     card = T.write_distill_card(jumped, tmp_path / "card.safetensors", teacher=weights, n_samples=2)["card"]
     assert f"--preset jump --init CHECKPOINT`:\n2 steps" in open(card).read()
     assert f"starting from CHECKPOINT ({start}: ctm 'tiny', 2 steps" in open(card).read()
+    shipped = tmp_path / "card.safetensors"  # measured again where it was exported: the weights stay
+    before = shipped.read_bytes()
+    T.write_distill_card(shipped, shipped, teacher=weights, n_samples=2)
+    assert shipped.read_bytes() == before and f"--init CHECKPOINT`:\n2 steps" in open(card).read()
     student, config = T.load_model(start)
     teacher, _ = T.load_model(weights)
     jump = T.DistillConfig(**{**T.DISTILL_PRESETS["jump"], "kind": "ctm"})

@@ -73,6 +73,34 @@ def test_onset_without_frame_is_ignored():
     assert R.roll_to_notes(roll) == []
 
 
+def test_lone_cells_are_not_notes():
+    """A frame cell alone between silent steps with no onset is a smudge, not a note; struck or held ones stay."""
+    roll = -torch.ones(2, N_PITCHES, 6)
+    roll[R.FRAME, 10, 2] = 0.2  # lone: no onset, silent on both sides
+    roll[R.FRAME, 11, 2] = roll[R.ONSET, 11, 2] = 1  # a struck 16th note
+    roll[R.FRAME, 12, 0] = 1  # held into the clip from before it
+    roll[R.FRAME, 13, 3:5] = 1  # two steps without an onset: a note (a missed strike, not a smudge)
+    assert R.lone_cells(roll).nonzero().tolist() == [[10, 2]]
+    expected = [Note(LOW_PITCH + 11, 2, 1), Note(LOW_PITCH + 12, 0, 1), Note(LOW_PITCH + 13, 3, 2)]
+    assert R.roll_to_notes(roll) == sorted(expected)
+    tidied = R.tidy(roll[None])[0]  # batches too
+    assert tidied[R.FRAME, 10, 2] == -1 and torch.equal(tidied[:, 11:], roll[:, 11:])
+    assert R.roll_to_notes(tidied) == R.roll_to_notes(roll)
+    assert R.tidy(tidied) is tidied  # nothing left to tidy: the same tensor
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.builds(Note, st.integers(LOW_PITCH, LOW_PITCH + N_PITCHES - 1), st.integers(0, 30),
+                          st.integers(1, 8)), max_size=20), st.booleans())
+def test_music_has_no_lone_cells_property(notes, held_in):
+    """Rolls written from notes never hold a lone cell, even when the notes at the first step were struck
+    before the clip (no onset there): tidying them changes nothing."""
+    roll = R.notes_to_roll(notes, 32)
+    if held_in:
+        roll[R.ONSET, :, 0] = -1
+    assert not R.lone_cells(roll).any() and R.tidy(roll) is roll
+
+
 note_strategy = st.builds(Note, st.integers(LOW_PITCH, LOW_PITCH + N_PITCHES - 1), st.integers(0, 60),
                           st.integers(1, 16))
 
