@@ -169,17 +169,18 @@ def note_starts(on: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
 def lone_cells(roll: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
     """Frame cells of ``roll [..., 2, P, T]`` that no note looks like (bool ``[..., P, T]``).
 
-    A lone cell sounds for one step, between silent steps, with no onset, after the first step.
-    A note written from music always has its onset, except one held into the clip from before
-    it (the first step). A model that jumps from noise to music in one step writes many such
-    cells where it is unsure (most of its one-step "notes"), and sampling in many steps hardly
-    any: they are smudges, not notes, and would be heard as clicks.
+    A lone cell would be a note one step long that was never struck: no onset, silent the step
+    before, and the step after silent or struck again; not the first step. A note written from
+    music always has its onset, except one held into the clip from before it (the first step).
+    A model that jumps from noise to music in one step writes many such cells where it is unsure
+    (most of its one-step "notes"), sampling in many steps hardly any: they are smudges, not
+    notes, and would be heard as clicks.
     """
     on, fr = roll[..., ONSET, :, :] > threshold, roll[..., FRAME, :, :] > threshold
     edge = torch.ones_like(fr[..., :1])
     before = torch.cat([edge, fr[..., :-1]], -1)  # the first step counts as held from before the clip
-    after = torch.cat([fr[..., 1:], ~edge], -1)  # and the clip is silent after its last step
-    return fr & ~on & ~before & ~after
+    held_on = torch.cat([fr[..., 1:] & ~on[..., 1:], ~edge], -1)  # the next step holds this note
+    return fr & ~on & ~before & ~held_on
 
 
 def tidy(roll: torch.Tensor) -> torch.Tensor:
@@ -197,8 +198,8 @@ def roll_to_notes(roll: torch.Tensor, threshold: float = 0.0) -> list[Note]:
 
     A note starts where the frame channel turns on, or where the onset channel
     fires inside a run of frames (a repeated note); it ends where the frame
-    channel turns off. An onset with no frame is ignored, and so is a frame
-    cell with no onset alone between silent steps (see :func:`lone_cells`).
+    channel turns off. An onset with no frame is ignored, and so is a note of
+    one step that was never struck (:func:`lone_cells`).
     """
     if roll.dim() != 3 or roll.shape[0] != 2:
         raise ValueError(f"expected a roll of shape [2, P, T], got {tuple(roll.shape)}")

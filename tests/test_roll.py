@@ -80,11 +80,13 @@ def test_lone_cells_are_not_notes():
     roll[R.FRAME, 11, 2] = roll[R.ONSET, 11, 2] = 1  # a struck 16th note
     roll[R.FRAME, 12, 0] = 1  # held into the clip from before it
     roll[R.FRAME, 13, 3:5] = 1  # two steps without an onset: a note (a missed strike, not a smudge)
-    assert R.lone_cells(roll).nonzero().tolist() == [[10, 2]]
-    expected = [Note(LOW_PITCH + 11, 2, 1), Note(LOW_PITCH + 12, 0, 1), Note(LOW_PITCH + 13, 3, 2)]
+    roll[R.FRAME, 14, 1:4] = roll[R.ONSET, 14, 2] = 1  # a smudge just before a struck note of the same pitch
+    assert R.lone_cells(roll).nonzero().tolist() == [[10, 2], [14, 1]]
+    expected = [Note(LOW_PITCH + 11, 2, 1), Note(LOW_PITCH + 12, 0, 1), Note(LOW_PITCH + 13, 3, 2),
+                Note(LOW_PITCH + 14, 2, 2)]
     assert R.roll_to_notes(roll) == sorted(expected)
     tidied = R.tidy(roll[None])[0]  # batches too
-    assert tidied[R.FRAME, 10, 2] == -1 and torch.equal(tidied[:, 11:], roll[:, 11:])
+    assert tidied[R.FRAME, 10, 2] == tidied[R.FRAME, 14, 1] == -1 and torch.equal(tidied[:, 11:14], roll[:, 11:14])
     assert R.roll_to_notes(tidied) == R.roll_to_notes(roll)
     assert R.tidy(tidied) is tidied  # nothing left to tidy: the same tensor
 
