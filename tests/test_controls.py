@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dittoedu import audio, controls as C
+from dittoedu import audio, controls as C, roll as R
 from dittoedu.corpus import ChoraleWindows
 from dittoedu.roll import FRAME, MusicInputError, Note, notes_to_roll
 
@@ -117,6 +117,23 @@ def test_inpaint_and_loop():
     looping = roll_of([Note(60, 0, 8), Note(67, 8, 16), Note(60, 24, 8)], 32)
     assert loop.measure(looping)["kept_f1"] == 1.0 and loop.loss(loop.feature(looping[None])).item() == 0
     assert loop.measure(missing)["kept_f1"] < 1
+
+
+def test_loop_loss_moves_the_unsure_end_and_sees_the_delivered_music():
+    loop = C.Loop(n=4)
+    x = -torch.ones(1, 2, 48, 16)
+    x[0, 0, 10, 1] = x[0, 0, 10, 13] = 1.0  # struck at both ends, but
+    x[0, 1, 10, 1] = 0.1  # the head's cell is barely on, the tail's (step 13) surely off
+    x[0, 1, 10, 13] = -0.9
+    x.requires_grad_(True)
+    loop.loss(loop.feature(x)).sum().backward()
+    assert x.grad[0, 1, 10, 1] > 0 and x.grad[0, 1, 10, 13] == 0  # only the unsure end is pushed (off)
+    # a cell with no onset on the first step is held into the clip; on the tail's first step (12) the same
+    # cell is lone, a smudge the delivered music does not hold: the two ends differ, and the loss says so
+    x = -torch.ones(1, 2, 48, 16)
+    x[0, 1, 10, 0] = x[0, 1, 10, 12] = 1.0
+    assert loop.loss(loop.feature(x)).item() > 0
+    assert loop.measure(R.tidy(x[0]))["kept_f1"] < 1
 
 
 @pytest.mark.parametrize("kwargs, message", [
