@@ -304,7 +304,19 @@ def ditto2_table(model, surrogate, *, n: int = 20, controls_filter=None, lr: flo
     cells = [f"{base / statistics.median([statistics.median(r['seconds']) for r in runs[m].values()]):.1f}x"
              for m in names]
     lines.append("| all | speed-up over DITTO | " + " | ".join(cells) + " |")
-    return "\n".join(lines + ["", ditto2_quality_table(runs)])
+    return "\n".join(lines + ["", ditto2_time_table(runs), "", ditto2_quality_table(runs)])
+
+
+def ditto2_time_table(runs: dict) -> str:
+    """Median seconds and iterations per control and method: where the speed-up comes from."""
+    names = list(runs)
+    lines = ["median seconds (iterations) per request", "| control | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
+    for control in runs[names[0]]:
+        lines.append(f"| {control} | " + " | ".join(f"{statistics.median(runs[m][control]['seconds']):.3f} "
+                                                    f"({statistics.median(runs[m][control]['iterations']):g})"
+                                                    for m in names) + " |")
+    return "\n".join(lines)
 
 
 def ditto2_quality_table(runs: dict) -> str:

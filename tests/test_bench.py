@@ -59,6 +59,10 @@ def test_ditto2_table_compares_speed_and_the_outputs_quality_with_ditto():
     table = bench.ditto2_table(model, surrogate, n=1, controls_filter=["melody", "loop"], n_iters=2, sampler_steps=2,
                                decodes=(("ctm", 1),), progress=False)
     assert "| melody | accuracy |" in table and "speed-up over DITTO | 1.0x |" in table
+    times = table.split("median seconds (iterations) per request")[1].split("quality of the outputs")[0]
+    assert [line.split(" | ")[0] for line in times.splitlines() if line.startswith("| ") and "---" not in line] == [
+        "| control", "| melody", "| loop"]
+    assert all(line.count("(2)") == 2 for line in times.splitlines() if line.startswith("| loop"))  # 2 its each
     quality = table.split("quality of the outputs")[1]
     assert "(2 4-bar requests" in quality  # melody and loop: one 4-bar request each
     rows = {line.split(" | ")[0].strip("| "): line for line in quality.splitlines() if line.startswith("| ")}
