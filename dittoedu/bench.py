@@ -216,19 +216,31 @@ def adherence_table(rows: dict, *, title: str) -> str:
 
 def quality_table(rows: dict, unconditional: list[dict]) -> str:
     """Mean quality measures of the controlled outputs, relative to unconditional samples."""
-    from .metrics import MEASURES, as_matrix
+    from .metrics import MEASURES
 
-    base = as_matrix(unconditional).mean(0)
+    ref = _means(unconditional)
     lines = ["quality of controlled outputs vs unconditional samples (relative difference of the means)",
              "| control | " + " | ".join(MEASURES) + " |", "|---|" + "---|" * len(MEASURES)]
-    lines.append("| unconditional | " + " | ".join(f"{v:.3f}" for v in base) + " |")
+    lines.append("| unconditional | " + " | ".join(f"{ref['mean'][k]:.3f}" for k in MEASURES) + " |")
     for name, row in rows.items():
         if row["quality"]:
-            m = as_matrix(row["quality"]).mean(0)
-            cells = [f"{v:.3f} ({100 * abs(v - b) / max(abs(b), 0.1 if 'rate' in k else 1e-9):.0f} %)"
-                     for k, v, b in zip(MEASURES, m, base)]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | " + " | ".join(_quality_cells(row["quality"], ref)) + " |")
     return "\n".join(lines)
+
+
+def _means(qualities: list[dict]) -> dict:
+    """``{'mean': {measure: mean}}``: a reference for :func:`~dittoedu.metrics.relative_differences`."""
+    from .metrics import MEASURES, as_matrix
+
+    return {"mean": dict(zip(MEASURES, as_matrix(qualities).mean(0).tolist()))}
+
+
+def _quality_cells(qualities: list[dict], ref: dict) -> list[str]:
+    """Per measure, the mean over ``qualities`` and its relative difference to ``ref``: ``0.123 (4 %)``."""
+    from .metrics import MEASURES, relative_differences
+
+    mean, diff = _means(qualities)["mean"], relative_differences(qualities, ref)
+    return [f"{mean[k]:.3f} ({100 * diff[k]:.0f} %)" for k in MEASURES]
 
 
 def unconditional_quality(model, *, n: int = 20, sampler_steps: int = 8) -> list[dict]:
@@ -321,17 +333,16 @@ def ditto2_time_table(runs: dict) -> str:
 
 def ditto2_quality_table(runs: dict) -> str:
     """Quality of each method's 4-bar outputs, all controls together, relative to DITTO's (``runs["ditto"]``)."""
-    from .metrics import MEASURES, as_matrix, relative_differences
+    from .metrics import MEASURES
 
     pooled = {m: [q for row in rows.values() for q in row["quality"]] for m, rows in runs.items()}
-    ref = {"mean": dict(zip(MEASURES, as_matrix(pooled["ditto"]).mean(0)))}
+    ref = _means(pooled["ditto"])
     names = list(runs)
     lines = [f"quality of the outputs ({len(pooled['ditto'])} 4-bar requests, all controls; relative difference "
              "to DITTO's)", "| measure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    diffs = {m: relative_differences(pooled[m], ref) for m in names}
-    for k in MEASURES:
-        lines.append(f"| {k} | " + " | ".join(f"{statistics.mean(q[k] for q in pooled[m]):.3f} "
-                                              f"({100 * diffs[m][k]:.0f} %)" for m in names) + " |")
+    cells = {m: _quality_cells(pooled[m], ref) for m in names}
+    for i, k in enumerate(MEASURES):
+        lines.append(f"| {k} | " + " | ".join(cells[m][i] for m in names) + " |")
     return "\n".join(lines)
 
 
@@ -377,7 +388,7 @@ def text_table(runs: dict[str, list[dict]], unconditional: list[dict]) -> str:
     ``runs``: method -> the rows :func:`run_text` returned; ``unconditional``: quality dicts
     (:func:`dittoedu.metrics.quality`) of plain samples, the reference for the quality table.
     """
-    from .metrics import MEASURES, as_matrix
+    from .metrics import MEASURES
 
     names = list(runs)
     lines = [f"text control, {len(runs[names[0]])} held-out prompts (4 bars); per prompt: attributes met / asked",
@@ -396,15 +407,12 @@ def text_table(runs: dict[str, list[dict]], unconditional: list[dict]) -> str:
                       ("median seconds", lambda rs: statistics.median(r["seconds"] for r in rs)),
                       ("median iterations", lambda rs: statistics.median(r["iterations"] for r in rs))):
         lines.append(f"| {label} | " + " | ".join(f"{fn(runs[m]):.3f}" for m in names) + " |")
-    base = as_matrix(unconditional).mean(0)
+    ref = _means(unconditional)
     lines += ["", "quality (mean; relative difference to unconditional samples)",
               "| | " + " | ".join(MEASURES) + " |", "|---|" + "---|" * len(MEASURES),
-              "| unconditional | " + " | ".join(f"{v:.3f}" for v in base) + " |"]
+              "| unconditional | " + " | ".join(f"{ref['mean'][k]:.3f}" for k in MEASURES) + " |"]
     for m in names:
-        q = as_matrix([r["quality"] for r in runs[m]]).mean(0)
-        lines.append(f"| {m} | " + " | ".join(
-            f"{v:.3f} ({100 * abs(v - b) / max(abs(b), 0.1 if 'rate' in k else 1e-9):.0f} %)"
-            for k, v, b in zip(MEASURES, q, base)) + " |")
+        lines.append(f"| {m} | " + " | ".join(_quality_cells([r["quality"] for r in runs[m]], ref)) + " |")
     return "\n".join(lines)
 
 

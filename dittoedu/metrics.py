@@ -147,9 +147,13 @@ def relative_differences(qualities: list[dict[str, float]], ref: dict) -> dict[s
     The chorales almost never leave a step empty (rate ~0), so for the two rates the
     denominator is at least ``RATE_FLOOR``.
     """
-    m = as_matrix(qualities).mean(0)
+    return relative_to(dict(zip(MEASURES, as_matrix(qualities).mean(0))), ref["mean"])
+
+
+def relative_to(mean: dict[str, float], ref_mean: dict[str, float]) -> dict[str, float]:
+    """:func:`relative_differences` of measures already averaged (``mean``) to the reference's means."""
     floor = {"short_note_rate": RATE_FLOOR, "empty_step_rate": RATE_FLOOR}
-    return {k: abs(v - ref["mean"][k]) / max(abs(ref["mean"][k]), floor.get(k, 1e-9)) for k, v in zip(MEASURES, m)}
+    return {k: abs(mean[k] - ref_mean[k]) / max(abs(ref_mean[k]), floor.get(k, 1e-9)) for k in MEASURES}
 
 
 def summary(qualities: list[dict[str, float]], ref: dict) -> dict:

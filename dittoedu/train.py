@@ -595,8 +595,7 @@ def write_distill_card(checkpoint, out, *, teacher, n_samples: int = 64) -> dict
     names = list(quality)
     teacher_mean = quality[names[0]]["mean"]
     one = quality[names[1]]["mean"]
-    within = {m: abs(one[m] - teacher_mean[m]) / max(abs(teacher_mean[m]), 0.1 if "rate" in m else 1e-9)
-              for m in metrics.MEASURES}
+    within = metrics.relative_to(one, teacher_mean)
     card = {"name": out.stem, "kind": config.kind, "preset": config.preset, "teacher": config.teacher,
             "steps": int(meta["step"]), "cpu_hours": round(float(meta["cpu_seconds"]) / 3600, 2),
             "config": json.loads(config.to_json()), "quality": quality,
