@@ -292,7 +292,7 @@ def cmd_bench(args) -> dict:
     rows = bench.run_adherence(model, n=args.n, controls_filter=only, **kwargs)
     print(bench.adherence_table(rows, title=f"DITTO adherence, {args.n} held-out targets per control, {kwargs}"))
     print()
-    print(bench.quality_table(rows, bench.unconditional_quality(model, n=args.n, sampler_steps=args.steps)))
+    print(bench.quality_table(rows, bench.unconditional_quality(model, sampler_steps=args.steps)))
     if args.baselines:
         print()
         print(bench.baselines_at_equal_time(model, rows, n=args.n, controls_filter=only, sampler_steps=args.steps))

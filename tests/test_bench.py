@@ -32,7 +32,7 @@ def test_adherence_and_tables_run():
     table = bench.adherence_table(rows, title="t")
     assert "| melody | 1 | accuracy |" in table and "| loop | 1 | kept_f1 |" in table
     quality = bench.quality_table(rows, bench.unconditional_quality(model, n=2, sampler_steps=2))
-    assert "unconditional" in quality and "| melody |" in quality
+    assert "vs 2 unconditional samples" in quality and "| melody |" in quality
     timing = bench.sampling_table(model, repeats=1, bars=(1,), steps=(2,), batches=(1,))
     assert "| 1 | 2 | 1 |" in timing
 
