@@ -238,9 +238,10 @@ def _means(qualities: list[dict]) -> dict:
 
 def _quality_cells(qualities: list[dict], ref: dict) -> list[str]:
     """Per measure, the mean over ``qualities`` and its relative difference to ``ref``: ``0.123 (4 %)``."""
-    from .metrics import MEASURES, relative_differences
+    from .metrics import MEASURES, relative_to
 
-    mean, diff = _means(qualities)["mean"], relative_differences(qualities, ref)
+    mean = _means(qualities)["mean"]
+    diff = relative_to(mean, ref["mean"])
     return [f"{mean[k]:.3f} ({100 * diff[k]:.0f} %)" for k in MEASURES]
 
 
