@@ -231,9 +231,9 @@ def quality_table(rows: dict, unconditional: list[dict]) -> str:
 
 def _means(qualities: list[dict]) -> dict:
     """``{'mean': {measure: mean}}``: a reference for :func:`~dittoedu.metrics.relative_differences`."""
-    from .metrics import MEASURES, as_matrix
+    from .metrics import means
 
-    return {"mean": dict(zip(MEASURES, as_matrix(qualities).mean(0).tolist()))}
+    return {"mean": means(qualities)}
 
 
 def _quality_cells(qualities: list[dict], ref: dict) -> list[str]:

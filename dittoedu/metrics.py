@@ -147,7 +147,12 @@ def relative_differences(qualities: list[dict[str, float]], ref: dict) -> dict[s
     The chorales almost never leave a step empty (rate ~0), so for the two rates the
     denominator is at least ``RATE_FLOOR``.
     """
-    return relative_to(dict(zip(MEASURES, as_matrix(qualities).mean(0))), ref["mean"])
+    return relative_to(means(qualities), ref["mean"])
+
+
+def means(qualities: list[dict[str, float]]) -> dict[str, float]:
+    """Each measure's mean over a set of pieces."""
+    return dict(zip(MEASURES, as_matrix(qualities).mean(0).tolist()))
 
 
 def relative_to(mean: dict[str, float], ref_mean: dict[str, float]) -> dict[str, float]:
@@ -158,7 +163,7 @@ def relative_to(mean: dict[str, float], ref_mean: dict[str, float]) -> dict[str,
 
 def summary(qualities: list[dict[str, float]], ref: dict) -> dict:
     """Mean measures, their relative differences to the reference, and the Fréchet distance (for reports)."""
-    out = {"mean": dict(zip(MEASURES, as_matrix(qualities).mean(0).tolist())),
+    out = {"mean": means(qualities),
            "relative_difference": relative_differences(qualities, ref)}
     if len(qualities) > len(MEASURES):
         out["frechet_distance"] = distance_to_reference(qualities, ref)
