@@ -214,7 +214,7 @@ def cmd_distill(args) -> dict:
     if args.init and not Path(args.init).exists():
         raise UsageError(f"no distilled checkpoint at {args.init} to start from")
     ckpt = distill(teacher, args.kind, run_dir, preset=args.preset, max_steps=args.max_steps, threads=args.threads,
-                   init=args.init)
+                   init=args.init, blocks=args.blocks)
     out = {"checkpoint": str(ckpt)}
     if args.export:
         from .train import write_distill_card
@@ -364,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from this distilled checkpoint instead of a copy of the teacher")
     p.add_argument("--teacher", default=None, help="the base checkpoint (default: the shipped model)")
+    p.add_argument("--blocks", type=int, default=None, metavar="N",
+                   help="residual blocks per level of the student (default: the teacher's; fewer: a faster surrogate)")
     p.add_argument("--run-dir", default=None, help="where checkpoints and logs go (default: runs/KIND-PRESET)")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--threads", type=int, default=0)

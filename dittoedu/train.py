@@ -265,12 +265,14 @@ def train(config: TrainConfig, run_dir, *, progress: bool = True, max_steps: int
 
 
 def distill(teacher_path, kind: str, run_dir, *, preset: str = "default", progress: bool = True,
-            max_steps: int | None = None, threads: int = 0, init=None) -> Path:
+            max_steps: int | None = None, threads: int = 0, init=None, blocks: int | None = None) -> Path:
     """Distill a base checkpoint into a consistency (``cm``) or trajectory (``ctm``) model; resumable.
 
     The student starts as a copy of the teacher (its extra target-level embedding starts at zero),
     or, with ``init``, as the (EMA) weights of an earlier distillation of that teacher: how the
-    ``"jump"`` preset refines a ``"default"`` run.
+    ``"jump"`` preset refines a ``"default"`` run. ``blocks``: residual blocks per level of a
+    student smaller than its teacher (the teacher's first blocks are copied, the others left out):
+    a one-step surrogate is run once per DITTO-2 iteration, so its size is DITTO-2's speed.
     """
     import dataclasses
 
@@ -282,19 +284,25 @@ def distill(teacher_path, kind: str, run_dir, *, preset: str = "default", progre
     config = DistillConfig(**{**{f.name: getattr(base, f.name) for f in dataclasses.fields(TrainConfig)},
                               **DISTILL_PRESETS[preset], "preset": preset, "kind": kind, "threads": threads,
                               "teacher": Path(teacher_path).name,
-                              "net": dataclasses.replace(base.net, target_level=True)})
-    student = TrajectoryModel(UNet1d(config.net))
+                              "net": dataclasses.replace(base.net, target_level=True,
+                                                         blocks_per_level=blocks or base.net.blocks_per_level)})
     if init is None:
-        student.net.load_state_dict(teacher.net.state_dict(), strict=False)  # all but the new embedding
+        student = TrajectoryModel(UNet1d(config.net))
+        # all but the new embedding (and the blocks a smaller student leaves out)
+        student.net.load_state_dict(teacher.net.state_dict(), strict=False)
     else:
         start, start_config = load_model(init)
+        if blocks is None and isinstance(start_config, DistillConfig):
+            config.net = start_config.net  # go on with the earlier run's student, whatever its size
         if not isinstance(start_config, DistillConfig) or (start_config.net, start_config.teacher) != (
                 config.net, config.teacher):
             raise CheckpointError(f"{init} is not a distillation of {config.teacher} with this network")
+        student = TrajectoryModel(UNet1d(config.net))
         student.net.load_state_dict(start.net.state_dict())
         meta = read_metadata(init)
         config.init = (f"{init}: {start_config.kind} '{start_config.preset}', {meta.get('step', '?')} steps, "
-                       f"{float(meta.get('cpu_seconds', 'nan')) / 3600:.2f} CPU-hours")
+                       f"{float(meta.get('cpu_seconds', 'nan')) / 3600:.2f} CPU-hours"
+                       + (f", itself starting from {start_config.init}" if start_config.init else ""))
     loss_fn = functools.partial(distillation_loss, teacher=teacher, config=config)
     return _fit(config, run_dir, student, kind, loss_fn, progress=progress, max_steps=max_steps)
 

@@ -122,6 +122,33 @@ def test_distillation_runs_resumes_and_loads(tmp_path, kind, weights):
 
 
 
+def test_a_smaller_student_starts_from_the_teachers_first_blocks_and_keeps_its_size(tmp_path):
+    deep = dataclasses.replace(MICRO, net=dataclasses.replace(MICRO.net, blocks_per_level=2))
+    torch.manual_seed(0)
+    teacher = T.save_weights(UNet1d(deep.net), deep, tmp_path / "deep.safetensors")
+    originals = {k: dict(T.DISTILL_PRESETS[k]) for k in ("tiny", "jump")}
+    for k in originals:
+        T.DISTILL_PRESETS[k].update(steps=1, batch_size=2, endpoint_batch=2, lr=0.0, log_every=1, eval_every=1,
+                                    checkpoint_every=1)
+    try:
+        small = T.distill(teacher, "ctm", tmp_path / "small", preset="tiny", progress=False, blocks=1)
+        jumped = T.distill(teacher, "ctm", tmp_path / "jump", preset="jump", progress=False, init=small)
+        again = T.distill(teacher, "ctm", tmp_path / "again", preset="jump", progress=False, init=jumped)
+    finally:
+        for k, v in originals.items():
+            T.DISTILL_PRESETS[k].clear()
+            T.DISTILL_PRESETS[k].update(v)
+    (student, config), (big, _) = T.load_model(small), T.load_model(teacher)
+    assert config.net.blocks_per_level == 1 and len(student.net.down0) == 1 and len(big.net.down0) == 2
+    theirs = big.net.state_dict()
+    mine = student.net.state_dict()
+    assert all(torch.equal(v, theirs[k]) for k, v in mine.items() if not k.startswith("emb_target"))
+    assert any(k.startswith("down0.1.") for k in theirs) and not any(k.startswith("down0.1.") for k in mine)
+    _, jump_config = T.load_model(jumped)  # a later phase goes on with the student's size
+    assert jump_config.net.blocks_per_level == 1 and f"itself starting from" not in jump_config.init
+    assert f"itself starting from {jump_config.init}" in T.load_model(again)[1].init
+
+
 def test_the_jump_phase_starts_from_its_init_and_trains_only_the_jump_from_noise(tmp_path, weights):
     first = tmp_path / "ctm"
     originals = {k: dict(T.DISTILL_PRESETS[k]) for k in ("tiny", "jump")}
