@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 
 from .diffusion import Denoiser, training_loss
-from .nets import UNet1d, UNetConfig
+from .nets import UNet1d, UNetConfig, count_parameters
 
 FORMAT = "dittoedu-checkpoint"
 FORMAT_VERSION = 1
@@ -596,8 +596,8 @@ def write_distill_card(checkpoint, out, *, teacher, n_samples: int = 64) -> dict
     meta = read_metadata(checkpoint)
     config = DistillConfig.from_json(meta["config"])
     model, _ = load_model(checkpoint)
-    quality = {"teacher, 20 Euler steps": evaluate(load_model(teacher)[0], n_samples=n_samples, sampler="euler",
-                                                  sampler_steps=20)}
+    teacher_model, teacher_config = load_model(teacher)
+    quality = {"teacher, 20 Euler steps": evaluate(teacher_model, n_samples=n_samples, sampler="euler", sampler_steps=20)}
     for k in (1, 2, 4):
         quality[f"{config.kind}, {k} step{'s' * (k > 1)}"] = evaluate(model, n_samples=n_samples, sampler_steps=k)
     names = list(quality)
@@ -625,12 +625,15 @@ def write_distill_card(checkpoint, out, *, teacher, n_samples: int = 64) -> dict
              if config.endpoint_weight else "",
              f"denoising (weight {config.dsm_weight:g})" if config.kind == "ctm" and config.dsm_weight else ""]
     command = f"dittoedu distill --kind {config.kind} --preset {config.preset}" + " --init CHECKPOINT" * bool(config.init)
+    if not config.init and config.net.blocks_per_level != teacher_config.net.blocks_per_level:
+        command += f" --blocks {config.net.blocks_per_level}"
     start = f", starting from CHECKPOINT ({config.init})" if config.init else ""
     out.with_suffix(".md").write_text(f"""# Model card: {out.stem}
 
 A {'consistency-trajectory (CTM, Kim et al. 2023)' if config.kind == 'ctm' else 'consistency (CM, Song et al. 2023)'}
 model distilled from `{config.teacher}` by `{command}`:
 {card['steps']} steps at batch {config.batch_size}, AdamW lr {config.lr}, EMA {config.ema_decay}, {card['cpu_hours']} CPU-hours{start}.
+Network: {config.net.blocks_per_level} residual block{'s' * (config.net.blocks_per_level > 1)} per level, {count_parameters(model.net):,} parameters (the teacher: {teacher_config.net.blocks_per_level}, {count_parameters(teacher_model.net):,}).
 Loss terms: {'; '.join(t for t in terms if t)}.
 It jumps from noise to music in one step, or in a few (deterministic CTM jumps).
 Jumps are compared with the music they should land on by {loss}.

@@ -147,6 +147,10 @@ def test_a_smaller_student_starts_from_the_teachers_first_blocks_and_keeps_its_s
     _, jump_config = T.load_model(jumped)  # a later phase goes on with the student's size
     assert jump_config.net.blocks_per_level == 1 and f"itself starting from" not in jump_config.init
     assert f"itself starting from {jump_config.init}" in T.load_model(again)[1].init
+    card = open(T.write_distill_card(small, tmp_path / "small.safetensors", teacher=teacher, n_samples=2)["card"]).read()
+    n_student, n_teacher = count_parameters(student.net), count_parameters(big.net)
+    assert "--preset tiny --blocks 1`" in card and n_student < n_teacher
+    assert f"1 residual block per level, {n_student:,} parameters (the teacher: 2, {n_teacher:,})" in card
 
 
 def test_the_jump_phase_starts_from_its_init_and_trains_only_the_jump_from_noise(tmp_path, weights):
