@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("distill", help="distill the base model into a one-step CM or CTM model (resumable)")
     p.add_argument("--kind", default="ctm", choices=["cm", "ctm"])
     p.add_argument("--preset", default="tiny", choices=["tiny", "default", "jump"],
-                   help="jump: a second phase that refines the one jump from pure noise of an --init run")
+                   help="jump: a later phase that refines the one jump from pure noise of an --init run (repeatable)")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from this distilled checkpoint instead of a copy of the teacher")
     p.add_argument("--teacher", default=None, help="the base checkpoint (default: the shipped model)")

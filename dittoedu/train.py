@@ -139,8 +139,9 @@ DISTILL_PRESETS = {
                  checkpoint_every=50),
     "default": dict(steps=2500, batch_size=32, lr=5e-5, warmup=100, ema_decay=0.999, log_every=50,
                     eval_every=250, checkpoint_every=250),
-    # a second phase, after "default" (--init): the one jump from pure noise alone, the jump DITTO-2
-    # optimizes through and decodes with, at a larger learning rate and four times as many draws
+    # a later phase, after "default" (--init): the one jump from pure noise alone, the jump DITTO-2
+    # optimizes through and decodes with, at a larger learning rate and four times as many draws; run
+    # again from its own checkpoint, it restarts the schedule (the shipped CTM had three such phases)
     "jump": dict(steps=3000, batch_size=32, lr=3e-4, warmup=100, ema_decay=0.999, consistency_weight=0.0,
                  dsm_weight=0.0, endpoint_batch=32, log_every=50, eval_every=250, checkpoint_every=250),
 }
