@@ -213,6 +213,8 @@ def cmd_distill(args) -> dict:
                          "runs/ctm-default/checkpoint.safetensors (or the checkpoint of another run)")
     if args.init and not Path(args.init).exists():
         raise UsageError(f"no distilled checkpoint at {args.init} to start from")
+    if args.blocks is not None and args.blocks < 1:
+        raise UsageError(f"--blocks {args.blocks}: a student needs at least one residual block per level")
     ckpt = distill(teacher, args.kind, run_dir, preset=args.preset, max_steps=args.max_steps, threads=args.threads,
                    init=args.init, blocks=args.blocks)
     out = {"checkpoint": str(ckpt)}

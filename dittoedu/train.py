@@ -281,6 +281,8 @@ def distill(teacher_path, kind: str, run_dir, *, preset: str = "default", progre
 
     if kind not in ("cm", "ctm"):
         raise ValueError(f"kind must be 'cm' or 'ctm', not {kind!r}")
+    if blocks is not None and blocks < 1:
+        raise ValueError(f"a student needs at least one residual block per level, not {blocks}")
     teacher, base = load_model(teacher_path)
     config = DistillConfig(**{**{f.name: getattr(base, f.name) for f in dataclasses.fields(TrainConfig)},
                               **DISTILL_PRESETS[preset], "preset": preset, "kind": kind, "threads": threads,
@@ -293,8 +295,8 @@ def distill(teacher_path, kind: str, run_dir, *, preset: str = "default", progre
         student.net.load_state_dict(teacher.net.state_dict(), strict=False)
     else:
         start, start_config = load_model(init)
-        if blocks is None and isinstance(start_config, DistillConfig):
-            config.net = start_config.net  # go on with the earlier run's student, whatever its size
+        if blocks is None and isinstance(start_config, DistillConfig):  # go on with the earlier student's size
+            config.net = dataclasses.replace(config.net, blocks_per_level=start_config.net.blocks_per_level)
         if not isinstance(start_config, DistillConfig) or (start_config.net, start_config.teacher) != (
                 config.net, config.teacher):
             raise CheckpointError(f"{init} is not a distillation of {config.teacher} with this network")

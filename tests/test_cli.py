@@ -122,3 +122,10 @@ def test_the_jump_phase_needs_a_distillation_to_start_from(tmp_path, capsys):
     assert cli.main(args + ["--init", str(tmp_path / "missing.safetensors")]) == 2
     assert "no distilled checkpoint at" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_student_needs_a_block_per_level(tmp_path, capsys):
+    args = ["distill", "--kind", "ctm", "--preset", "tiny", "--blocks", "0", "--run-dir", str(tmp_path / "run")]
+    assert cli.main(args) == 2
+    assert "--blocks 0: a student needs at least one residual block per level" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

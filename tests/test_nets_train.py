@@ -138,6 +138,8 @@ def test_a_smaller_student_starts_from_the_teachers_first_blocks_and_keeps_its_s
         for k, v in originals.items():
             T.DISTILL_PRESETS[k].clear()
             T.DISTILL_PRESETS[k].update(v)
+    with pytest.raises(ValueError, match="at least one residual block"):
+        T.distill(teacher, "ctm", tmp_path / "none", preset="tiny", progress=False, blocks=0)
     (student, config), (big, _) = T.load_model(small), T.load_model(teacher)
     assert config.net.blocks_per_level == 1 and len(student.net.down0) == 1 and len(big.net.down0) == 2
     theirs = big.net.state_dict()
