@@ -293,8 +293,8 @@ class TrajectoryModel(nn.Module):
         return ratio * x + (1 - ratio) * self.g(x, t, s)
 
     def denoise(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        """``G(x, sigma, 0) = g(x, sigma, 0)``: the one-step jump to clean music (a consistency model)."""
-        return self.g(x, sigma, 0.0)
+        """``G(x, sigma, 0)``: the one-step jump to clean music (a consistency model)."""
+        return self(x, sigma, 0.0)
 
 
 def sample_consistency(model: TrajectoryModel, x: torch.Tensor, sigmas: torch.Tensor, *,
