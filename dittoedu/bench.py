@@ -216,32 +216,25 @@ def adherence_table(rows: dict, *, title: str) -> str:
 
 def quality_table(rows: dict, unconditional: list[dict]) -> str:
     """Mean quality measures of the controlled outputs, relative to unconditional samples."""
-    from .metrics import MEASURES
+    from .metrics import MEASURES, means
 
-    ref = _means(unconditional)
+    ref = means(unconditional)
     lines = [f"quality of controlled outputs vs {len(unconditional)} unconditional samples (relative difference of "
              "the means)",
              "| control | " + " | ".join(MEASURES) + " |", "|---|" + "---|" * len(MEASURES)]
-    lines.append("| unconditional | " + " | ".join(f"{ref['mean'][k]:.3f}" for k in MEASURES) + " |")
+    lines.append("| unconditional | " + " | ".join(f"{ref[k]:.3f}" for k in MEASURES) + " |")
     for name, row in rows.items():
         if row["quality"]:
             lines.append(f"| {name} | " + " | ".join(_quality_cells(row["quality"], ref)) + " |")
     return "\n".join(lines)
 
 
-def _means(qualities: list[dict]) -> dict:
-    """``{'mean': {measure: mean}}``: a reference for :func:`~dittoedu.metrics.relative_differences`."""
-    from .metrics import means
+def _quality_cells(qualities: list[dict], ref: dict[str, float]) -> list[str]:
+    """Per measure, the mean over ``qualities`` and its relative difference to the means ``ref``: ``0.123 (4 %)``."""
+    from .metrics import MEASURES, means, relative_to
 
-    return {"mean": means(qualities)}
-
-
-def _quality_cells(qualities: list[dict], ref: dict) -> list[str]:
-    """Per measure, the mean over ``qualities`` and its relative difference to ``ref``: ``0.123 (4 %)``."""
-    from .metrics import MEASURES, relative_to
-
-    mean = _means(qualities)["mean"]
-    diff = relative_to(mean, ref["mean"])
+    mean = means(qualities)
+    diff = relative_to(mean, ref)
     return [f"{mean[k]:.3f} ({100 * diff[k]:.0f} %)" for k in MEASURES]
 
 
@@ -340,10 +333,10 @@ def ditto2_time_table(runs: dict) -> str:
 
 def ditto2_quality_table(runs: dict) -> str:
     """Quality of each method's 4-bar outputs, all controls together, relative to DITTO's (``runs["ditto"]``)."""
-    from .metrics import MEASURES
+    from .metrics import MEASURES, means
 
     pooled = {m: [q for row in rows.values() for q in row["quality"]] for m, rows in runs.items()}
-    ref = _means(pooled["ditto"])
+    ref = means(pooled["ditto"])
     names = list(runs)
     lines = [f"quality of the outputs ({len(pooled['ditto'])} 4-bar requests, all controls; relative difference "
              "to DITTO's)", "| measure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
@@ -395,7 +388,7 @@ def text_table(runs: dict[str, list[dict]], unconditional: list[dict]) -> str:
     ``runs``: method -> the rows :func:`run_text` returned; ``unconditional``: quality dicts
     (:func:`dittoedu.metrics.quality`) of plain samples, the reference for the quality table.
     """
-    from .metrics import MEASURES
+    from .metrics import MEASURES, means
 
     names = list(runs)
     lines = [f"text control, {len(runs[names[0]])} held-out prompts (4 bars); per prompt: attributes met / asked",
@@ -414,10 +407,10 @@ def text_table(runs: dict[str, list[dict]], unconditional: list[dict]) -> str:
                       ("median seconds", lambda rs: statistics.median(r["seconds"] for r in rs)),
                       ("median iterations", lambda rs: statistics.median(r["iterations"] for r in rs))):
         lines.append(f"| {label} | " + " | ".join(f"{fn(runs[m]):.3f}" for m in names) + " |")
-    ref = _means(unconditional)
+    ref = means(unconditional)
     lines += ["", "quality (mean; relative difference to unconditional samples)",
               "| | " + " | ".join(MEASURES) + " |", "|---|" + "---|" * len(MEASURES),
-              "| unconditional | " + " | ".join(f"{ref['mean'][k]:.3f}" for k in MEASURES) + " |"]
+              "| unconditional | " + " | ".join(f"{ref[k]:.3f}" for k in MEASURES) + " |"]
     for m in names:
         lines.append(f"| {m} | " + " | ".join(_quality_cells([r["quality"] for r in runs[m]], ref)) + " |")
     return "\n".join(lines)

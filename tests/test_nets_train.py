@@ -147,7 +147,7 @@ def test_a_smaller_student_starts_from_the_teachers_first_blocks_and_keeps_its_s
     assert all(torch.equal(v, theirs[k]) for k, v in mine.items() if not k.startswith("emb_target"))
     assert any(k.startswith("down0.1.") for k in theirs) and not any(k.startswith("down0.1.") for k in mine)
     _, jump_config = T.load_model(jumped)  # a later phase goes on with the student's size
-    assert jump_config.net.blocks_per_level == 1 and f"itself starting from" not in jump_config.init
+    assert jump_config.net.blocks_per_level == 1 and "itself starting from" not in jump_config.init
     assert f"itself starting from {jump_config.init}" in T.load_model(again)[1].init
     card = open(T.write_distill_card(small, tmp_path / "small.safetensors", teacher=teacher, n_samples=2)["card"]).read()
     n_student, n_teacher = count_parameters(student.net), count_parameters(big.net)
