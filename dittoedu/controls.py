@@ -92,6 +92,14 @@ class Control:
         """The target in JSON-friendly form, for ``result.json``."""
         return None
 
+    def steps(self) -> torch.Tensor | None:
+        """``[T]`` bool: the steps whose starting noise DITTO may move for this control (None: all).
+
+        A control that hands the model some steps to write as it likes (the gap of an
+        inpainting, the continuation of an outpainting) leaves their noise as drawn: see
+        :func:`dittoedu.ito.optimize`."""
+        return None
+
     def check_length(self, n_steps: int) -> None:
         """Raise ``ValueError`` (in the user's words) if the target does not fit ``n_steps`` steps."""
 
@@ -503,6 +511,9 @@ class Inpaint(Control):
 
     def measure(self, roll):
         return {"achieved": None, "kept_f1": kept_f1(hard(roll), self.reference, self.keep)}
+
+    def steps(self):
+        return self.keep
 
     def describe_target(self):
         steps = self.keep.nonzero().flatten().tolist()

@@ -11,7 +11,11 @@ The model never changes: only where the sampler starts. Because diffusion sample
 noise to music smoothly, a good starting point gives music that is both on target *and*
 in the style the model learnt. We keep ``x_T`` on the sphere where Gaussian noise lives
 (norm ``sqrt(D)`` for ``D`` numbers), so the optimizer cannot wander off to noise the model
-never saw.
+never saw. Inpainting and outpainting move only the noise of the steps they keep
+(:func:`moving_steps`): the steps they leave to the model keep the noise they were drawn with,
+and the model writes them as freely as in a plain sample. (Moving all of it, the kept steps'
+gradients reshaped the continuation's noise too, and DITTO's continuations had one-step notes
+several times as often as plain samples.)
 
 ``optimize(model, controls, method=...)`` runs one of:
 
@@ -90,10 +94,30 @@ def total_loss(controls: list[Control], x0: torch.Tensor) -> tuple[torch.Tensor,
     return total, parts
 
 
-def project_to_shell(eps: torch.Tensor) -> torch.Tensor:
-    """Rescale each item of ``eps [B, ...]`` to norm ``sqrt(D)``: where N(0, I) noise almost surely lies."""
+def project_to_shell(eps: torch.Tensor, steps: torch.Tensor | None = None) -> torch.Tensor:
+    """Rescale each item of ``eps [B, ...]`` to norm ``sqrt(D)``: where N(0, I) noise almost surely lies.
+
+    ``steps [T]`` (bool, along the last axis): rescale only those steps, to their own shell;
+    the others are left as they are.
+    """
+    if steps is not None:
+        out = eps.clone()
+        out[..., steps] = project_to_shell(eps[..., steps])
+        return out
     D = eps[0].numel()
     return eps * (math.sqrt(D) / eps.flatten(1).norm(dim=1).clamp_min(1e-8)).reshape(-1, *[1] * (eps.dim() - 1))
+
+
+def moving_steps(controls: list[Control]) -> torch.Tensor | None:
+    """``[T]`` bool: the steps whose noise DITTO moves, those some control asks for (None: all of them).
+
+    See :meth:`Control.steps`: only inpainting and outpainting leave steps to the model.
+    """
+    masks = [c.steps() for c in controls]
+    if not masks or any(m is None for m in masks):
+        return None
+    union = torch.stack([m.bool() for m in masks]).any(0)
+    return None if union.all() else union
 
 
 def _check(controls, n_steps, method):
@@ -187,10 +211,12 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
             generate = lambda e: surrogate.denoise(e * SIGMA_MAX, SIGMA_MAX)  # noqa: E731
             if (decode, decode_steps) != ("ctm", 1):  # the decode is not the surrogate's jump: stop only
                 confirm = decode_ditto2  # when the decoded music obeys too
+        steps = moving_steps(controls)
         eps, x0, result.iterations, result.stop_reason = _ditto(generate, controls, eps, n_iters=n_iters, lr=lr,
                                                                 lr_decay=lr_decay, betas=BETAS[method], record=record,
                                                                 should_stop=should_stop, early_stop=early_stop,
-                                                                confirm=confirm)
+                                                                confirm=confirm,
+                                                                steps=None if steps is None else steps.to(device))
     elif method == "best_of_n":
         eps, result.iterations, result.stop_reason = _best_of_n(model, controls, shape, sigmas, n=n_iters,
                                                                 generator=generator, record=record, device=device,
@@ -226,11 +252,13 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     return result
 
 
-def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, should_stop, early_stop, confirm=None):
+def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, should_stop, early_stop, confirm=None,
+           steps=None):
     """DITTO's loop around ``generate(eps) -> x0`` (the sampler, or DITTO-2's one-step surrogate).
 
     ``confirm(eps) -> x0``, when given, is how the result will really be decoded: an early stop
-    needs the targets met on its output too. Returns the best noise per item, its music when the
+    needs the targets met on its output too. ``steps [T]`` (bool): move only the noise of these
+    steps (:func:`moving_steps`; None: all). Returns the best noise per item, its music when the
     loop has just decoded it (targets met; else None), the iterations run and why it stopped.
     """
     param = eps.clone().requires_grad_(True)
@@ -262,8 +290,10 @@ def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, sho
             return best_eps, None, it + 1, reason
         (grad,) = torch.autograd.grad(total.sum(), param)
         with torch.no_grad():
+            if steps is not None:
+                grad[..., ~steps] = 0  # the model's own steps keep the noise they were drawn with
             param -= adam_step(cap_gradient(grad, norms), moments, it + 1, lr * lr_decay**it, betas)
-            param.copy_(project_to_shell(param))
+            param.copy_(project_to_shell(param, steps))
     return best_eps, None, it + 1, reason
 
 

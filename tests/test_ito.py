@@ -37,6 +37,33 @@ def test_ditto_lowers_the_loss_and_keeps_a_history(model):
     assert res.x_T.flatten(1).norm(dim=1).item() == pytest.approx(SIGMA_MAX * math.sqrt(D), rel=1e-4)
 
 
+def test_shell_projection_of_some_steps_leaves_the_others_alone():
+    eps = torch.randn(2, 2, 5, 8) * 3
+    steps = torch.arange(8) < 3
+    out = ito.project_to_shell(eps, steps)
+    assert torch.equal(out[..., ~steps], eps[..., ~steps])
+    for item in out[..., steps]:
+        assert item.norm().item() == pytest.approx(math.sqrt(item.numel()), rel=1e-5)
+
+
+def test_the_noise_moves_only_on_the_steps_the_controls_ask_for(model):
+    torch.manual_seed(0)
+    reference = torch.where(torch.rand(2, 48, 16) > 0.9, 1.0, -1.0)
+    keep = torch.arange(16) < 8
+    out = C.Outpaint(reference=reference, keep=keep)
+    assert torch.equal(ito.moving_steps([out]), keep)
+    assert ito.moving_steps([out, melody()]) is None  # the melody asks for every step
+    assert ito.moving_steps([C.Inpaint(reference=reference, keep=torch.ones(16, dtype=torch.bool))]) is None
+    drawn = ito.optimize(model, [out], n_steps=16, method="none", sampler_steps=3, seed=4).x_T
+    for method, extra in [("ditto", {}), ("ditto2", {"surrogate": ditto2_surrogate(model)})]:
+        res = ito.optimize(model, [out], n_steps=16, method=method, n_iters=5, sampler_steps=3, seed=4,
+                           early_stop=False, **extra)
+        assert torch.equal(res.x_T[..., ~keep], drawn[..., ~keep])  # the continuation's noise, as drawn
+        assert not torch.allclose(res.x_T[..., keep], drawn[..., keep])
+        kept = res.x_T[..., keep] / SIGMA_MAX
+        assert kept.norm().item() == pytest.approx(math.sqrt(kept.numel()), rel=1e-4)
+
+
 def test_the_step_size_decays_every_iteration(model):
     def x0_per_iteration(lr_decay):
         seen = []
@@ -181,8 +208,8 @@ def test_measure_reports_each_control(model):
     assert 0 <= m["melody"]["accuracy"] <= 1 and "chord_tone_ratio" in m["chords"]
 
 
-@pytest.fixture(scope="module")
-def surrogate(model):
+def ditto2_surrogate(model):
+    """A consistency-trajectory model with the base model's weights (untrained as such)."""
     import dataclasses
 
     from dittoedu.diffusion import TrajectoryModel
@@ -190,6 +217,11 @@ def surrogate(model):
     net = UNet1d(dataclasses.replace(model.net.config, target_level=True))
     net.load_state_dict(model.net.state_dict(), strict=False)
     return TrajectoryModel(net).eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def surrogate(model):
+    return ditto2_surrogate(model)
 
 
 @pytest.mark.parametrize("decode", ["ctm", "cm", "base"])
