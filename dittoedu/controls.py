@@ -92,12 +92,13 @@ class Control:
         """The target in JSON-friendly form, for ``result.json``."""
         return None
 
-    def steps(self) -> torch.Tensor | None:
-        """``[T]`` bool: the steps whose starting noise DITTO may move for this control (None: all).
+    def cells(self) -> torch.Tensor | None:
+        """Bool, broadcast to ``[2, P, T]``: the cells whose starting noise DITTO may move for this
+        control (None: all of them).
 
-        A control that hands the model some steps to write as it likes (the gap of an
-        inpainting, the continuation of an outpainting) leaves their noise as drawn: see
-        :func:`dittoedu.ito.optimize`."""
+        A control that leaves part of the music to the model (the gap of an inpainting, the
+        continuation of an outpainting, the voices under a melody) leaves that part's noise as
+        drawn, and the model writes it as freely as in a plain sample: see :mod:`dittoedu.ito`."""
         return None
 
     def check_length(self, n_steps: int) -> None:
@@ -280,6 +281,9 @@ def top_voice(roll: torch.Tensor) -> list[int | None]:
     return out
 
 
+ROOM_BELOW = 3  # semitones under the melody whose noise moves with it (see Melody.cells)
+
+
 @dataclass
 class Melody(Control):
     """``pitches [T]``: MIDI pitch per step (None: free); ``onsets``: steps where a melody note starts.
@@ -333,6 +337,19 @@ class Melody(Control):
         frame, onset = x0[:, FRAME], x0[:, ONSET]
         cost = on * hinge_on(frame) + above * hinge_off(frame) + start * hinge_on(onset) + held * hinge_off(onset)
         return cost.sum((1, 2)) / n
+
+    def cells(self):
+        """``[P, T]``: on the melody's steps, its row, every row above it and ``ROOM_BELOW`` rows under it.
+
+        The voices further down are the model's own: their noise stays as drawn. (With all of
+        the noise moving, DITTO's outputs had 3.9 voices and 4 % one-step notes against plain
+        samples' 3.2 and 1.3 %; the melody's row and up alone cost DITTO-2 three iterations.)
+        """
+        mask = torch.zeros(N_PITCHES, len(self.pitches), dtype=torch.bool)
+        for t, p in enumerate(self.pitches):
+            if p is not None:
+                mask[max(0, p - LOW_PITCH - ROOM_BELOW) :, t] = True
+        return mask
 
     def measure(self, roll):
         top = top_voice(roll)
@@ -512,8 +529,8 @@ class Inpaint(Control):
     def measure(self, roll):
         return {"achieved": None, "kept_f1": kept_f1(hard(roll), self.reference, self.keep)}
 
-    def steps(self):
-        return self.keep
+    def cells(self):
+        return self.keep  # [T]: every cell of the kept steps
 
     def describe_target(self):
         steps = self.keep.nonzero().flatten().tolist()

@@ -11,11 +11,11 @@ The model never changes: only where the sampler starts. Because diffusion sample
 noise to music smoothly, a good starting point gives music that is both on target *and*
 in the style the model learnt. We keep ``x_T`` on the sphere where Gaussian noise lives
 (norm ``sqrt(D)`` for ``D`` numbers), so the optimizer cannot wander off to noise the model
-never saw. Inpainting and outpainting move only the noise of the steps they keep
-(:func:`moving_steps`): the steps they leave to the model keep the noise they were drawn with,
-and the model writes them as freely as in a plain sample. (Moving all of it, the kept steps'
-gradients reshaped the continuation's noise too, and DITTO's continuations had one-step notes
-several times as often as plain samples.)
+never saw. Where a control leaves part of the music to the model (the gap of an inpainting,
+the continuation of an outpainting, the voices under a melody), that part keeps the noise it
+was drawn with (:func:`moving_cells`) and the model writes it as freely as in a plain sample.
+(Moving all of the noise, the controls' gradients reshaped that part too: DITTO's continuations
+had one-step notes four times as often as plain samples, its melodies' accompaniments too.)
 
 ``optimize(model, controls, method=...)`` runs one of:
 
@@ -94,29 +94,27 @@ def total_loss(controls: list[Control], x0: torch.Tensor) -> tuple[torch.Tensor,
     return total, parts
 
 
-def project_to_shell(eps: torch.Tensor, steps: torch.Tensor | None = None) -> torch.Tensor:
+def project_to_shell(eps: torch.Tensor, cells: torch.Tensor | None = None) -> torch.Tensor:
     """Rescale each item of ``eps [B, ...]`` to norm ``sqrt(D)``: where N(0, I) noise almost surely lies.
 
-    ``steps [T]`` (bool, along the last axis): rescale only those steps, to their own shell;
+    ``cells`` (bool, the shape of one item): rescale only those numbers, to their own shell;
     the others are left as they are.
     """
-    if steps is not None:
+    if cells is not None:
         out = eps.clone()
-        out[..., steps] = project_to_shell(eps[..., steps])
+        out[:, cells] = project_to_shell(eps[:, cells])
         return out
     D = eps[0].numel()
     return eps * (math.sqrt(D) / eps.flatten(1).norm(dim=1).clamp_min(1e-8)).reshape(-1, *[1] * (eps.dim() - 1))
 
 
-def moving_steps(controls: list[Control]) -> torch.Tensor | None:
-    """``[T]`` bool: the steps whose noise DITTO moves, those some control asks for (None: all of them).
-
-    See :meth:`Control.steps`: only inpainting and outpainting leave steps to the model.
-    """
-    masks = [c.steps() for c in controls]
+def moving_cells(controls: list[Control], shape) -> torch.Tensor | None:
+    """Bool ``shape`` (``[2, P, T]``): the cells whose noise DITTO moves, those some control asks
+    for (:meth:`Control.cells`); None when that is all of them."""
+    masks = [c.cells() for c in controls]
     if not masks or any(m is None for m in masks):
         return None
-    union = torch.stack([m.bool() for m in masks]).any(0)
+    union = torch.stack([m.bool().expand(shape) for m in masks]).any(0)
     return None if union.all() else union
 
 
@@ -211,12 +209,12 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
             generate = lambda e: surrogate.denoise(e * SIGMA_MAX, SIGMA_MAX)  # noqa: E731
             if (decode, decode_steps) != ("ctm", 1):  # the decode is not the surrogate's jump: stop only
                 confirm = decode_ditto2  # when the decoded music obeys too
-        steps = moving_steps(controls)
+        cells = moving_cells(controls, shape[1:])
         eps, x0, result.iterations, result.stop_reason = _ditto(generate, controls, eps, n_iters=n_iters, lr=lr,
                                                                 lr_decay=lr_decay, betas=BETAS[method], record=record,
                                                                 should_stop=should_stop, early_stop=early_stop,
                                                                 confirm=confirm,
-                                                                steps=None if steps is None else steps.to(device))
+                                                                cells=None if cells is None else cells.to(device))
     elif method == "best_of_n":
         eps, result.iterations, result.stop_reason = _best_of_n(model, controls, shape, sigmas, n=n_iters,
                                                                 generator=generator, record=record, device=device,
@@ -253,12 +251,12 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
 
 
 def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, should_stop, early_stop, confirm=None,
-           steps=None):
+           cells=None):
     """DITTO's loop around ``generate(eps) -> x0`` (the sampler, or DITTO-2's one-step surrogate).
 
     ``confirm(eps) -> x0``, when given, is how the result will really be decoded: an early stop
-    needs the targets met on its output too. ``steps [T]`` (bool): move only the noise of these
-    steps (:func:`moving_steps`; None: all). Returns the best noise per item, its music when the
+    needs the targets met on its output too. ``cells [2, P, T]`` (bool): move only the noise of
+    these cells (:func:`moving_cells`; None: all). Returns the best noise per item, its music when the
     loop has just decoded it (targets met; else None), the iterations run and why it stopped.
     """
     param = eps.clone().requires_grad_(True)
@@ -290,10 +288,10 @@ def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, sho
             return best_eps, None, it + 1, reason
         (grad,) = torch.autograd.grad(total.sum(), param)
         with torch.no_grad():
-            if steps is not None:
-                grad[..., ~steps] = 0  # the model's own steps keep the noise they were drawn with
+            if cells is not None:
+                grad[:, ~cells] = 0  # the model's own cells keep the noise they were drawn with
             param -= adam_step(cap_gradient(grad, norms), moments, it + 1, lr * lr_decay**it, betas)
-            param.copy_(project_to_shell(param, steps))
+            param.copy_(project_to_shell(param, cells))
     return best_eps, None, it + 1, reason
 
 

@@ -32,36 +32,49 @@ def test_ditto_lowers_the_loss_and_keeps_a_history(model):
     assert res.final_losses["melody"] < plain.final_losses["melody"]
     assert [i for i, _ in res.snapshots] == [0, 4, 8]
     assert res.timings["total_s"] >= res.timings["optimize_s"] > 0
-    # the noise stays where Gaussian noise lives
-    D = res.x_T[0].numel()
-    assert res.x_T.flatten(1).norm(dim=1).item() == pytest.approx(SIGMA_MAX * math.sqrt(D), rel=1e-4)
+    # the noise the melody moves stays where Gaussian noise lives (the rest is left as drawn)
+    moved = res.x_T[:, ito.moving_cells([mel], res.x_T.shape[1:])]
+    assert moved.norm().item() == pytest.approx(SIGMA_MAX * math.sqrt(moved.numel()), rel=1e-4)
 
 
-def test_shell_projection_of_some_steps_leaves_the_others_alone():
+def test_shell_projection_of_some_cells_leaves_the_others_alone():
     eps = torch.randn(2, 2, 5, 8) * 3
-    steps = torch.arange(8) < 3
-    out = ito.project_to_shell(eps, steps)
-    assert torch.equal(out[..., ~steps], eps[..., ~steps])
-    for item in out[..., steps]:
+    cells = (torch.arange(8) < 3).expand(2, 5, 8)
+    out = ito.project_to_shell(eps, cells)
+    assert torch.equal(out[:, ~cells], eps[:, ~cells])
+    for item in out[:, cells]:
         assert item.norm().item() == pytest.approx(math.sqrt(item.numel()), rel=1e-5)
 
 
-def test_the_noise_moves_only_on_the_steps_the_controls_ask_for(model):
+def test_the_cells_each_control_leaves_to_the_model():
+    reference = torch.full((2, 48, 16), -1.0)
+    keep = torch.arange(16) < 8
+    out = C.Outpaint(reference=reference, keep=keep)
+    shape = (2, 48, 16)
+    assert torch.equal(ito.moving_cells([out], shape), keep.expand(shape))
+    mel = melody()  # G4 for 8 steps, then C5: the melody's row, those above and three below move
+    cells = ito.moving_cells([mel], shape)
+    assert cells[:, 67 - 36 - 3 :, :8].all() and not cells[:, : 67 - 36 - 3, :8].any()
+    assert cells[:, 72 - 36 - 3 :, 8:].all() and not cells[:, : 72 - 36 - 3, 8:].any()
+    assert torch.equal(ito.moving_cells([out, mel], shape), keep.expand(shape) | cells)
+    assert ito.moving_cells([out, C.Loop(n=4)], shape) is None  # a loop asks for every cell
+    assert ito.moving_cells([C.Inpaint(reference=reference, keep=torch.ones(16, dtype=torch.bool))], shape) is None
+
+
+def test_the_noise_moves_only_where_the_controls_ask(model):
     torch.manual_seed(0)
     reference = torch.where(torch.rand(2, 48, 16) > 0.9, 1.0, -1.0)
     keep = torch.arange(16) < 8
-    out = C.Outpaint(reference=reference, keep=keep)
-    assert torch.equal(ito.moving_steps([out]), keep)
-    assert ito.moving_steps([out, melody()]) is None  # the melody asks for every step
-    assert ito.moving_steps([C.Inpaint(reference=reference, keep=torch.ones(16, dtype=torch.bool))]) is None
-    drawn = ito.optimize(model, [out], n_steps=16, method="none", sampler_steps=3, seed=4).x_T
-    for method, extra in [("ditto", {}), ("ditto2", {"surrogate": ditto2_surrogate(model)})]:
-        res = ito.optimize(model, [out], n_steps=16, method=method, n_iters=5, sampler_steps=3, seed=4,
-                           early_stop=False, **extra)
-        assert torch.equal(res.x_T[..., ~keep], drawn[..., ~keep])  # the continuation's noise, as drawn
-        assert not torch.allclose(res.x_T[..., keep], drawn[..., keep])
-        kept = res.x_T[..., keep] / SIGMA_MAX
-        assert kept.norm().item() == pytest.approx(math.sqrt(kept.numel()), rel=1e-4)
+    for controls in ([C.Outpaint(reference=reference, keep=keep)], [melody()]):
+        cells = ito.moving_cells(controls, (2, 48, 16))
+        drawn = ito.optimize(model, controls, n_steps=16, method="none", sampler_steps=3, seed=4).x_T
+        for method, extra in [("ditto", {}), ("ditto2", {"surrogate": ditto2_surrogate(model)})]:
+            res = ito.optimize(model, controls, n_steps=16, method=method, n_iters=5, sampler_steps=3, seed=4,
+                               early_stop=False, **extra)
+            assert torch.equal(res.x_T[:, ~cells], drawn[:, ~cells])  # the model's own part, as drawn
+            assert not torch.allclose(res.x_T[:, cells], drawn[:, cells])
+            moved = res.x_T[:, cells] / SIGMA_MAX
+            assert moved.norm().item() == pytest.approx(math.sqrt(moved.numel()), rel=1e-4)
 
 
 def test_the_step_size_decays_every_iteration(model):
