@@ -92,7 +92,7 @@ class Control:
         """The target in JSON-friendly form, for ``result.json``."""
         return None
 
-    def cells(self) -> torch.Tensor | None:
+    def noise_cells(self) -> torch.Tensor | None:
         """Bool, broadcast to ``[2, P, T]``: the cells whose starting noise DITTO may move for this
         control (None: all of them).
 
@@ -281,7 +281,7 @@ def top_voice(roll: torch.Tensor) -> list[int | None]:
     return out
 
 
-ROOM_BELOW = 3  # semitones under the melody whose noise moves with it (see Melody.cells)
+ROOM_BELOW = 3  # semitones under the melody whose noise moves with it (see Melody.noise_cells)
 
 
 @dataclass
@@ -338,7 +338,7 @@ class Melody(Control):
         cost = on * hinge_on(frame) + above * hinge_off(frame) + start * hinge_on(onset) + held * hinge_off(onset)
         return cost.sum((1, 2)) / n
 
-    def cells(self):
+    def noise_cells(self):
         """``[P, T]``: on the melody's steps, its row, every row above it and ``ROOM_BELOW`` rows under it.
 
         The voices further down are the model's own: their noise stays as drawn. (With all of
@@ -529,7 +529,7 @@ class Inpaint(Control):
     def measure(self, roll):
         return {"achieved": None, "kept_f1": kept_f1(hard(roll), self.reference, self.keep)}
 
-    def cells(self):
+    def noise_cells(self):
         return self.keep  # [T]: every cell of the kept steps
 
     def describe_target(self):

@@ -110,8 +110,8 @@ def project_to_shell(eps: torch.Tensor, cells: torch.Tensor | None = None) -> to
 
 def moving_cells(controls: list[Control], shape) -> torch.Tensor | None:
     """Bool ``shape`` (``[2, P, T]``): the cells whose noise DITTO moves, those some control asks
-    for (:meth:`Control.cells`); None when that is all of them."""
-    masks = [c.cells() for c in controls]
+    for (:meth:`Control.noise_cells`); None when that is all of them."""
+    masks = [c.noise_cells() for c in controls]
     if not masks or any(m is None for m in masks):
         return None
     union = torch.stack([m.bool().expand(shape) for m in masks]).any(0)

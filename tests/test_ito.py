@@ -61,6 +61,16 @@ def test_the_cells_each_control_leaves_to_the_model():
     assert ito.moving_cells([C.Inpaint(reference=reference, keep=torch.ones(16, dtype=torch.bool))], shape) is None
 
 
+def test_melody_and_chords_together(model):
+    """The chords exempt the melody's cells (passing notes); the melody moves its own rows' noise."""
+    wanted, _ = C.build(bars=1, melody="4/4 e'4 d' c' d'", chords="C")
+    mel, chords = wanted
+    assert torch.equal(chords.exempt, mel.cells)
+    assert ito.moving_cells(wanted, (2, 48, 16)) is None  # the chords ask for every cell
+    res = ito.optimize(model, wanted, n_steps=16, method="ditto", n_iters=2, sampler_steps=3, early_stop=False)
+    assert res.iterations == 2 and set(res.measure(wanted)) == {"melody", "chords"}
+
+
 def test_the_noise_moves_only_where_the_controls_ask(model):
     torch.manual_seed(0)
     reference = torch.where(torch.rand(2, 48, 16) > 0.9, 1.0, -1.0)
