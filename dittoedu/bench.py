@@ -85,26 +85,48 @@ def melody_targets(n: int = 20, n_steps: int = 64) -> list[list]:
     return melodies
 
 
-def chord_targets(n: int = 20, n_steps: int = 64) -> list[str]:
-    """Chord progressions (one chord symbol per bar) read off the downbeats of held-out chorales.
+CHORD_FIGURE = r"[A-G][b#]?(m|7|m7|maj7)?(/[A-G][b#]?)?"  # plain triads and seventh chords, as a student writes them
 
-    Windows whose downbeats are not plain triads or seventh chords are skipped.
-    """
+
+def _chord_at(x: torch.Tensor, t: int) -> str | None:
+    """The chord symbol of the notes sounding at step ``t`` of a roll ``[2, P, T]``, or None when they
+    are not a plain triad or seventh chord (a passing-note sonority)."""
     from music21 import chord, harmony
 
+    pitches = [36 + p for p in (x[1, :, t] > 0).nonzero().flatten().tolist()]
+    if len(pitches) < 3:
+        return None
+    figure = harmony.chordSymbolFigureFromChord(chord.Chord(pitches)).replace("-", "b")
+    return figure if re.fullmatch(CHORD_FIGURE, figure) else None
+
+
+def chord_targets(n: int = 20, n_steps: int = 64, *, per: str = "beat") -> list[str]:
+    """Chord progressions read off held-out chorales: their chord on every beat (``per="beat"``,
+    written with bar lines, ``"| C G/B Am F | ... |"``) or on every downbeat (``per="bar"``).
+
+    A beat whose notes are not a plain chord is a passing sonority: it keeps the chord before it
+    (at most four in a window). A window whose first beat, or any downbeat with ``per="bar"``,
+    is not a chord is skipped.
+    """
+    beats = 4 if per == "beat" else 1
     progressions = []
-    for x in _validation_windows(4 * n, n_steps):
-        symbols = []
+    for x in _validation_windows((8 if per == "beat" else 4) * n, n_steps):  # per bar: the targets of earlier runs
+        bars, previous, carried = [], None, 0
         for bar in range(n_steps // 16):
-            pitches = [36 + p for p in (x[1, :, bar * 16] > 0).nonzero().flatten().tolist()]
-            if len(pitches) < 3:
+            symbols = []
+            for beat in range(beats):
+                symbol = _chord_at(x, bar * 16 + beat * 16 // beats)
+                if symbol is None and previous is not None and per == "beat":
+                    symbol, carried = previous, carried + 1
+                if symbol is None:
+                    break
+                symbols.append(symbol)
+                previous = symbol
+            if len(symbols) < beats:
                 break
-            figure = harmony.chordSymbolFigureFromChord(chord.Chord(pitches)).replace("-", "b")
-            if not re.fullmatch(r"[A-G][b#]?(m|7|m7|maj7)?(/[A-G][b#]?)?", figure):
-                break  # a passing-note sonority, not a chord a student would write
-            symbols.append(figure)
-        if len(symbols) == n_steps // 16:
-            progressions.append(" ".join(symbols))
+            bars.append(" ".join(symbols))
+        if len(bars) == n_steps // 16 and carried <= 4:
+            progressions.append("| " + " | ".join(bars) + " |" if per == "beat" else " ".join(bars))
         if len(progressions) == n:
             break
     return progressions
@@ -142,6 +164,8 @@ def adherence_requests(n: int = 20, only=None):
         requests.append(("melody", 4, lambda p=pitches, o=onsets: [C.Melody(pitches=p, onsets=o)]))
     for text in chord_targets(n) if wanted("chords") else []:
         requests.append(("chords", 4, lambda s=text: [C.Chords.from_text(s, n_steps=64)]))
+    for text in chord_targets(n, per="bar") if wanted("chords/bar") else []:
+        requests.append(("chords/bar", 4, lambda s=text: [C.Chords.from_text(s, n_steps=64)]))
     for curve in intensity_targets(n) if wanted("intensity") else []:
         requests.append(("intensity", 4, lambda c=curve: [C.Intensity.from_curve(c, n_steps=64)]))
     for i, form in enumerate(FORMS[:n] if wanted("structure") else []):
@@ -159,7 +183,7 @@ def adherence_requests(n: int = 20, only=None):
     return requests
 
 
-HEADLINE = {"melody": "accuracy", "chords": "chord_tone_ratio", "intensity": "mse_db2", "structure": "ssm_mse",
+HEADLINE = {"melody": "accuracy", "chords": "chord_tone_ratio", "chords/bar": "chord_tone_ratio", "intensity": "mse_db2", "structure": "ssm_mse",
             "inpaint": "kept_f1", "outpaint": "kept_f1", "loop": "kept_f1"}
 LOWER_IS_BETTER = {"mse_db2", "ssm_mse"}
 

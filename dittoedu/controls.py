@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import audio
-from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET, roll_to_notes, tidy
+from .roll import FRAME, LOW_PITCH, N_PITCHES, ONSET, STEPS_PER_QUARTER, roll_to_notes, tidy
 
 MARGIN = 0.5  # how far past the threshold a constrained cell must be pushed
 STE_TEMPERATURE = 0.25  # softness of the sigmoid behind straight-through features
@@ -91,6 +91,10 @@ class Control:
     def describe_target(self):
         """The target in JSON-friendly form, for ``result.json``."""
         return None
+
+    def start_noise(self, eps: torch.Tensor) -> torch.Tensor:
+        """The noise ``[B, 2, P, T]`` to start from, made from a fresh draw ``eps``; by default ``eps``."""
+        return eps
 
     def noise_cells(self) -> torch.Tensor | None:
         """Bool, broadcast to ``[2, P, T]``: the cells whose starting noise DITTO may move for this
@@ -367,6 +371,7 @@ class Melody(Control):
 
 
 BASS_LOW = LOW_PITCH + 4  # E2: the bass note of a chord is placed in E2..D#3
+BASS_PULSE = STEPS_PER_QUARTER  # the bass is struck at least this often (every beat), see Chords.loss
 
 
 @dataclass
@@ -408,16 +413,29 @@ class Chords(Control):
         for t in has_bass.nonzero().flatten().tolist():
             bass_on[bass_row[t], t] = 1
             below[: bass_row[t], t] = 1
-        return outside, bass_on, below
+        beats = (torch.arange(bass.shape[-1]) % BASS_PULSE == 0).float()
+        struck = bass_on * beats * BASS_PULSE  # the bass cell on each beat, weighing as much as the beat's steps
+        return outside, bass_on, below, struck
 
     def feature(self, x0):
         return x0
 
     def loss(self, x0):
-        outside, bass_on, below = (m.to(x0) for m in self._masks)
-        frame = x0[:, FRAME]
+        """Hinges: no sounding cell outside the chord or below its bass; the bass sounds throughout
+        and is struck on every beat (``BASS_PULSE``). ``[B]``.
+
+        Without the strike, the bass held each chord as one long note (12 sixteenths on the
+        benchmark's one-chord-per-bar progressions) and the upper voices held with it: the notes
+        were more than twice as long as in plain samples. Struck on every beat, as a chorale's
+        bass walks in quarter notes, the music moves again (mean note length 8.2 -> 3.9 sixteenths,
+        plain samples 3.4). The strike is one cell per beat where the bass's frame is four: it
+        weighs ``BASS_PULSE`` times as much, or DITTO needed 29 iterations instead of 18.
+        """
+        outside, bass_on, below, struck = (m.to(x0) for m in self._masks)
+        frame, onset = x0[:, FRAME], x0[:, ONSET]
         T = frame.shape[-1]
-        return ((outside + below) * hinge_off(frame) + bass_on * hinge_on(frame)).sum((1, 2)) / T
+        cost = (outside + below) * hinge_off(frame) + bass_on * hinge_on(frame) + struck * hinge_on(onset)
+        return cost.sum((1, 2)) / T
 
     def measure(self, roll):
         on = roll[FRAME] > 0  # [P, T]
@@ -572,6 +590,14 @@ class Loop(Control):
         on = (head + tail).detach() > 0
         cost = torch.where(on, hinge_on(head) + hinge_on(tail), hinge_off(head) + hinge_off(tail))
         return cost.mean((1, 2, 3))
+
+    def start_noise(self, eps):
+        """The last ``n`` steps start from the same noise as the first ``n``: a piece that nearly loops
+        already. (From independent noise, DITTO needed 18 iterations on the benchmark's loops and left
+        5.5 % of the steps empty where the two ends were made to agree; from this, 13.5 and 0.6 %.)"""
+        eps = eps.clone()
+        eps[..., -self.n :] = eps[..., : self.n]
+        return eps
 
     def measure(self, roll):
         keep = torch.ones(self.n, dtype=torch.bool)

@@ -16,6 +16,8 @@ the continuation of an outpainting, the voices under a melody), that part keeps 
 was drawn with (:func:`moving_cells`) and the model writes it as freely as in a plain sample.
 (Moving all of the noise, the controls' gradients reshaped that part too: DITTO's continuations
 had one-step notes four times as often as plain samples, its melodies' accompaniments too.)
+A control may also choose the noise to start from (:func:`draw_noise`): a loop starts from noise
+whose last steps copy its first ones.
 
 ``optimize(model, controls, method=...)`` runs one of:
 
@@ -108,6 +110,15 @@ def project_to_shell(eps: torch.Tensor, cells: torch.Tensor | None = None) -> to
     return eps * (math.sqrt(D) / eps.flatten(1).norm(dim=1).clamp_min(1e-8)).reshape(-1, *[1] * (eps.dim() - 1))
 
 
+def draw_noise(controls: list[Control], shape, generator: torch.Generator) -> torch.Tensor:
+    """Fresh starting noise of ``shape``, as each control wants it (:meth:`Control.start_noise`),
+    on the shell."""
+    eps = torch.randn(shape, generator=generator)
+    for c in controls:
+        eps = c.start_noise(eps)
+    return project_to_shell(eps)
+
+
 def moving_cells(controls: list[Control], shape) -> torch.Tensor | None:
     """Bool ``shape`` (``[2, P, T]``): the cells whose noise DITTO moves, those some control asks
     for (:meth:`Control.noise_cells`); None when that is all of them."""
@@ -167,7 +178,7 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     model = model.to(device)
     shape = (batch, 2, N_PITCHES, n_steps)
     generator = torch.Generator().manual_seed(seed)
-    eps = project_to_shell(torch.randn(shape, generator=generator)).to(device)
+    eps = draw_noise(controls, shape, generator).to(device)
     sigmas = get_sigmas_karras(sampler_steps, device=device)
     t0 = time.perf_counter()
     history = {c.name: [] for c in controls} | {"total": []}
@@ -351,10 +362,10 @@ def _judge(controls, x0):
 @torch.no_grad()
 def _best_of_n(model, controls, shape, sigmas, *, n, generator, record, device, should_stop):
     """Sample ``n`` candidates per item; keep the lowest-loss one."""
-    best_eps = project_to_shell(torch.randn(shape, generator=generator)).to(device)
+    best_eps = draw_noise(controls, shape, generator).to(device)
     best_loss = torch.full((shape[0],), math.inf, device=device)
     for i in range(n):
-        eps = best_eps if i == 0 else project_to_shell(torch.randn(shape, generator=generator)).to(device)
+        eps = best_eps if i == 0 else draw_noise(controls, shape, generator).to(device)
         x0 = sample_euler(model, eps * SIGMA_MAX, sigmas)
         total, parts = total_loss(controls, x0)
         better = total < best_loss

@@ -4,6 +4,7 @@
 from net_helpers import untrained_unet
 
 from dittoedu import bench
+from dittoedu.targets import parse_chords
 from dittoedu.diffusion import Denoiser
 
 
@@ -17,11 +18,29 @@ def test_there_are_twenty_held_out_targets_per_control():
     for name, bars, build in requests:
         counts[name] = counts.get(name, 0) + 1
         if counts[name] == 1 or name == "structure":
-            assert build()[0].name == name
-    assert counts == {k: 20 for k in ["melody", "chords", "intensity", "structure", "inpaint", "outpaint", "loop"]}
+            assert build()[0].name == name.split("/")[0]  # chords/bar: the chords control, one per bar
+    assert counts == {k: 20 for k in ["melody", "chords", "chords/bar", "intensity", "structure", "inpaint",
+                                      "outpaint", "loop"]}
     from dittoedu.corpus import is_validation  # noqa: F401  (targets come from the validation split)
-    chords = bench.chord_targets(20)
-    assert len(set(chords)) >= 15 and all(len(c.split()) == 4 for c in chords)
+    per_bar = bench.chord_targets(20, per="bar")
+    assert len(set(per_bar)) >= 15 and all(len(c.split()) == 4 for c in per_bar)
+    per_beat = bench.chord_targets(20)
+    assert len(set(per_beat)) >= 15
+    for text in per_beat:  # four bars of four beats, each chord one music21 reads
+        bars = text.strip("| ").split(" | ")
+        assert len(bars) == 4 and all(len(b.split()) == 4 for b in bars)
+        assert len(parse_chords(text, bars=4)) == 16
+
+
+def test_the_chord_of_a_beat_is_read_off_its_notes():
+    from dittoedu.roll import Note, notes_to_roll
+
+    def chord_of(pitches):
+        return bench._chord_at(notes_to_roll([Note(p, 0, 4) for p in pitches], 4), 0)
+
+    assert chord_of([48, 64, 67, 72]) == "C" and chord_of([47, 62, 67, 74]) == "G/B"
+    assert chord_of([60, 62, 64]) is None  # C D E: passing notes, not a chord
+    assert chord_of([48, 60]) is None  # an octave names no chord
 
 
 def test_adherence_and_tables_run():

@@ -42,9 +42,12 @@ def test_melody_repeated_notes_need_onsets():
 
 def test_chords():
     ch = C.Chords.from_text("C G", n_steps=32)
-    good = roll_of([Note(48, 0, 16), Note(64, 0, 16), Note(67, 0, 16), Note(72, 0, 16),
-                    Note(43, 16, 16), Note(71, 16, 16), Note(74, 16, 16)], 32)
+    bass = [Note(48, t, 4) for t in range(0, 16, 4)] + [Note(43, t, 4) for t in range(16, 32, 4)]  # on every beat
+    upper = [Note(64, 0, 16), Note(67, 0, 16), Note(72, 0, 16), Note(71, 16, 16), Note(74, 16, 16)]
+    good = roll_of(bass + upper, 32)
     assert ch.loss(ch.feature(good[None])).item() == 0
+    held = roll_of([Note(48, 0, 16), Note(43, 16, 16)] + upper, 32)  # the same notes, the bass held through the bar
+    assert ch.measure(held) == ch.measure(good) and ch.loss(ch.feature(held[None])).item() > 0
     assert ch.measure(good) == {"achieved": None, "chord_tone_ratio": 1.0, "bass_ratio": 1.0}
     bad = roll_of([Note(48, 0, 16), Note(65, 0, 16), Note(47, 16, 16), Note(62, 16, 16)], 32)
     m = ch.measure(bad)  # F over C is not a chord tone; B2 under G is the wrong bass

@@ -61,6 +61,20 @@ def test_the_cells_each_control_leaves_to_the_model():
     assert ito.moving_cells([C.Inpaint(reference=reference, keep=torch.ones(16, dtype=torch.bool))], shape) is None
 
 
+def test_a_loop_starts_from_noise_that_loops(model):
+    loop = C.Loop(n=4)
+    eps = ito.draw_noise([loop], (3, 2, 48, 16), torch.Generator().manual_seed(0))
+    assert torch.equal(eps[..., -4:], eps[..., :4]) and not torch.equal(eps[..., 4:8], eps[..., :4])
+    for item in eps:
+        assert item.norm().item() == pytest.approx(math.sqrt(item.numel()), rel=1e-5)
+    drawn = torch.randn((1, 2, 48, 16), generator=torch.Generator().manual_seed(0))
+    plain = ito.draw_noise([melody()], (1, 2, 48, 16), torch.Generator().manual_seed(0))
+    assert torch.equal(plain, ito.project_to_shell(drawn))  # other controls start from the noise as drawn
+    for method in ("none", "guidance", "best_of_n"):
+        x_T = ito.optimize(model, [loop], n_steps=16, method=method, n_iters=3, sampler_steps=3).x_T
+        assert torch.equal(x_T[..., -4:], x_T[..., :4]), method
+
+
 def test_melody_and_chords_together(model):
     """The chords exempt the melody's cells (passing notes); the melody moves its own rows' noise."""
     wanted, _ = C.build(bars=1, melody="4/4 e'4 d' c' d'", chords="C")
