@@ -139,6 +139,25 @@ def test_loop_loss_moves_the_unsure_end_and_sees_the_delivered_music():
     assert loop.measure(R.tidy(x[0]))["kept_f1"] < 1
 
 
+def test_loop_loss_splits_notes_rather_than_merging_them():
+    """Where one end strikes a sounding note and the other holds it, both are asked to strike it,
+    however sure the holding end is; not on the step right after a strike (no one-step notes)."""
+    loop = C.Loop(n=8)
+    head = [Note(60, 0, 4), Note(60, 4, 4)]  # struck twice
+    tail = [Note(60, 24, 8)]  # held through
+    x = R.notes_to_roll(head + tail, 32)[None].clone().requires_grad_(True)
+    loop.loss(loop.feature(x)).sum().backward()
+    assert x.grad[0, R.ONSET, 60 - R.LOW_PITCH, 28] < 0  # the tail is asked to strike again at its step 4
+    assert x.grad[0, R.ONSET, 60 - R.LOW_PITCH, 4] == 0  # the head keeps its strike
+    # the head strikes again at step 5, the tail at step 4: one strike, at 4, in both
+    x = R.notes_to_roll([Note(60, 0, 5), Note(60, 5, 3), Note(60, 24, 4), Note(60, 28, 4)], 32)[None]
+    x = x.clone().requires_grad_(True)
+    loop.loss(loop.feature(x)).sum().backward()
+    row = 60 - R.LOW_PITCH
+    assert x.grad[0, R.ONSET, row, 4] < 0 and x.grad[0, R.ONSET, row, 5] > 0  # the head strikes at 4, not 5
+    assert x.grad[0, R.ONSET, row, 28] == 0 and x.grad[0, R.ONSET, row, 29] == 0  # the tail already does
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(inpaint="4/4 c4 d e f", keep="0:0"), "not START:END|must lie inside"),
     (dict(inpaint="4/4 c4 d e f", keep="0:64"), "nothing left to generate"),
