@@ -93,7 +93,9 @@ def _chord_at(x: torch.Tensor, t: int) -> str | None:
     are not a plain triad or seventh chord (a passing-note sonority)."""
     from music21 import chord, harmony
 
-    pitches = [36 + p for p in (x[1, :, t] > 0).nonzero().flatten().tolist()]
+    from .roll import FRAME, LOW_PITCH
+
+    pitches = [LOW_PITCH + p for p in (x[FRAME, :, t] > 0).nonzero().flatten().tolist()]
     if len(pitches) < 3:
         return None
     figure = harmony.chordSymbolFigureFromChord(chord.Chord(pitches)).replace("-", "b")
@@ -108,6 +110,8 @@ def chord_targets(n: int = 20, n_steps: int = 64, *, per: str = "beat") -> list[
     (at most four in a window). A window whose first beat, or any downbeat with ``per="bar"``,
     is not a chord is skipped.
     """
+    if per not in ("beat", "bar"):
+        raise ValueError(f"per must be 'beat' or 'bar', not {per!r}")
     beats = 4 if per == "beat" else 1
     progressions = []
     for x in _validation_windows((8 if per == "beat" else 4) * n, n_steps):  # per bar: the targets of earlier runs
@@ -183,8 +187,9 @@ def adherence_requests(n: int = 20, only=None):
     return requests
 
 
-HEADLINE = {"melody": "accuracy", "chords": "chord_tone_ratio", "chords/bar": "chord_tone_ratio", "intensity": "mse_db2", "structure": "ssm_mse",
-            "inpaint": "kept_f1", "outpaint": "kept_f1", "loop": "kept_f1"}
+HEADLINE = {"melody": "accuracy", "chords": "chord_tone_ratio", "chords/bar": "chord_tone_ratio",
+            "intensity": "mse_db2", "structure": "ssm_mse", "inpaint": "kept_f1", "outpaint": "kept_f1",
+            "loop": "kept_f1"}
 LOWER_IS_BETTER = {"mse_db2", "ssm_mse"}
 
 

@@ -427,8 +427,8 @@ class Chords(Control):
         Without the strike, the bass held each chord as one long note (12 sixteenths on the
         benchmark's one-chord-per-bar progressions) and the upper voices held with it: the notes
         were more than twice as long as in plain samples. Struck on every beat, as a chorale's
-        bass walks in quarter notes, the music moves again (mean note length 8.2 -> 3.9 sixteenths,
-        plain samples 3.4). The strike is one cell per beat where the bass's frame is four: it
+        bass walks in quarter notes, the music moves again (mean note length 7.6 -> 3.9 sixteenths,
+        plain samples 3.4: ``benchmarks/ito.txt``). The strike is one cell per beat where the bass's frame is four: it
         weighs ``BASS_PULSE`` times as much, or DITTO needed 29 iterations instead of 18.
         """
         outside, bass_on, below, struck = (m.to(x0) for m in self._masks)
@@ -589,7 +589,7 @@ class Loop(Control):
         by the sum too, the sum nearly always said "not struck": a struck cell is rarer and less
         sure than a held one, so the notes either side merged, and the loops' notes were 52 % longer
         than plain samples' (5.2 sixteenths against 3.4), with half as many notes in the first and
-        last bars. Struck if either end strikes: 3.6-3.8 sixteenths, in as many iterations. The
+        last bars. Struck if either end strikes: 3.6-3.8 sixteenths, in as many iterations or fewer. The
         exception for the step after a strike keeps the ends from striking a note twice in a row.)
         """
         head, tail = feature
@@ -604,7 +604,7 @@ class Loop(Control):
     def start_noise(self, eps):
         """The last ``n`` steps start from the same noise as the first ``n``: a piece that nearly loops
         already. (From independent noise, DITTO needed 18 iterations on the benchmark's loops and left
-        5.5 % of the steps empty where the two ends were made to agree; from this, 13.5 and 0.6 %.)"""
+        5.5 % of the steps empty where the two ends were made to agree; from this, 16 and 2.3 %.)"""
         eps = eps.clone()
         eps[..., -self.n :] = eps[..., : self.n]
         return eps

@@ -1,6 +1,7 @@
 """The benchmark scripts build their held-out targets and print their tables (tiny settings)."""
 
 
+import pytest
 from net_helpers import untrained_unet
 
 from dittoedu import bench
@@ -41,6 +42,8 @@ def test_the_chord_of_a_beat_is_read_off_its_notes():
     assert chord_of([48, 64, 67, 72]) == "C" and chord_of([47, 62, 67, 74]) == "G/B"
     assert chord_of([60, 62, 64]) is None  # C D E: passing notes, not a chord
     assert chord_of([48, 60]) is None  # an octave names no chord
+    with pytest.raises(ValueError, match="'beat' or 'bar'"):
+        bench.chord_targets(1, per="week")
 
 
 def test_adherence_and_tables_run():
