@@ -5,8 +5,8 @@ import pytest
 from net_helpers import untrained_unet
 
 from dittoedu import bench
-from dittoedu.targets import parse_chords
 from dittoedu.diffusion import Denoiser
+from dittoedu.targets import parse_chords
 
 
 def micro_model():
