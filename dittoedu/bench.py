@@ -46,6 +46,32 @@ def sampling_table(model, *, device="cpu", repeats: int = 5, bars=(1, 4, 16), st
     return "\n".join(lines)
 
 
+def iteration_table(model, *, repeats: int = 15, sampler_steps: int = 8, bars: int = 4) -> str:
+    """The time of one DITTO iteration (the sampler forwards and backwards, batch 1) with the network
+    run eagerly and traced (:class:`~dittoedu.nets.TracedNet`), measured in turn in one run."""
+    from .diffusion import SIGMA_MAX, get_sigmas_karras, sample_euler
+    from .ito import traced
+
+    sigmas = get_sigmas_karras(sampler_steps)
+    eps = torch.randn(1, 2, model.net.config.n_pitches, 16 * bars, requires_grad=True)
+
+    def iteration(m):
+        return lambda: torch.autograd.grad(sample_euler(m, eps * SIGMA_MAX, sigmas).sum(), eps)
+
+    eager, fast = model.eval(), traced(model.eval())
+    times = {"eager": [], "traced": []}
+    for _ in range(3):  # warm up: a traced graph is optimized on its first calls
+        iteration(eager)(), iteration(fast)()
+    for _ in range(repeats):
+        times["eager"].append(median_seconds(iteration(eager), repeats=1, warmup=0))
+        times["traced"].append(median_seconds(iteration(fast), repeats=1, warmup=0))
+    e, t = (statistics.median(v) for v in times.values())
+    return "\n".join([f"one DITTO iteration ({sampler_steps} Euler steps forwards and backwards, {bars} bars, batch 1, "
+                      f"{torch.get_num_threads()} threads), median of {repeats}, taken in turn",
+                      "| network | ms per iteration |", "|---|---|",
+                      f"| eager | {1000 * e:.1f} |", f"| traced (TracedNet) | {1000 * t:.1f} ({t / e:.2f}x) |"])
+
+
 # ---------------------------------------------------------------------------------------------
 # control adherence: held-out targets, DITTO against the baselines
 

@@ -279,6 +279,9 @@ def cmd_bench(args) -> dict:
         return {}
     if not args.adherence:
         print(bench.sampling_table(model, device=args.device, repeats=args.repeats))
+        if args.device == "cpu":
+            print()
+            print(bench.iteration_table(model))
         return {}
     only = args.controls.split(",") if args.controls else None
     if args.ditto2:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -50,6 +51,7 @@ import torch
 from .controls import Control, hard
 from .diffusion import (SAMPLERS, SIGMA_MAX, get_sigmas_ctm, get_sigmas_karras, sample, sample_consistency,
                         sample_ctm, sample_euler)
+from .nets import TracedNet, UNet1d
 from .roll import N_PITCHES, roll_to_notes, tidy
 
 METHODS = ("ditto", "ditto2", "guidance", "best_of_n", "none")
@@ -94,6 +96,23 @@ def total_loss(controls: list[Control], x0: torch.Tensor) -> tuple[torch.Tensor,
     parts = {c.name: c.loss(c.feature(x0)) for c in controls}
     total = sum((c.weight * parts[c.name] for c in controls), torch.zeros(x0.shape[0], device=x0.device))
     return total, parts
+
+
+_TRACED = weakref.WeakKeyDictionary()  # model -> the same model with its network traced
+
+
+def traced(model):
+    """``model`` (a :class:`~dittoedu.diffusion.Denoiser` or :class:`~dittoedu.diffusion.TrajectoryModel`
+    in eval mode, on the CPU) with its network run as a TorchScript graph (:class:`~dittoedu.nets.TracedNet`):
+    the same music, an iteration about a sixth quicker. Made once per model; any other model is returned as it is
+    (on a GPU the eager network is what has been measured).
+    """
+    net = getattr(model, "net", None)
+    if model.training or not isinstance(net, UNet1d) or next(net.parameters()).device.type != "cpu":
+        return model
+    if model not in _TRACED:
+        _TRACED[model] = type(model)(TracedNet(net)).eval()
+    return _TRACED[model]
 
 
 def project_to_shell(eps: torch.Tensor, cells: torch.Tensor | None = None) -> torch.Tensor:
@@ -174,8 +193,8 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
             raise ValueError("method 'ditto2' needs the distilled model: optimize(..., surrogate=ctm_model)")
         if decode not in DECODES:
             raise ValueError(f"unknown decode {decode!r}; choose one of {', '.join(DECODES)}")
-        surrogate = surrogate.to(device)
-    model = model.to(device)
+        surrogate = traced(surrogate.to(device))
+    model = traced(model.to(device))
     shape = (batch, 2, N_PITCHES, n_steps)
     generator = torch.Generator().manual_seed(seed)
     eps = draw_noise(controls, shape, generator).to(device)

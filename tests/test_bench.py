@@ -57,7 +57,8 @@ def test_adherence_and_tables_run():
     assert "vs 2 unconditional samples" in quality and "| melody |" in quality
     timing = bench.sampling_table(model, repeats=1, bars=(1,), steps=(2,), batches=(1,))
     assert "| 1 | 2 | 1 |" in timing
-
+    iteration = bench.iteration_table(model, repeats=1, sampler_steps=2, bars=1)
+    assert "| eager |" in iteration and "| traced (TracedNet) |" in iteration
 
 
 

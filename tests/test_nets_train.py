@@ -9,7 +9,8 @@ from safetensors.torch import load_file, save_file
 
 from dittoedu import train as T
 from dittoedu.diffusion import Denoiser
-from dittoedu.nets import UNet1d, UNetConfig, count_parameters
+from dittoedu.nets import TracedNet, UNet1d, UNetConfig, count_parameters
+from net_helpers import untrained_unet
 
 MICRO = dataclasses.replace(
     T.PRESETS["tiny"], steps=6, batch_size=4, window=32, log_every=1, eval_every=3, checkpoint_every=3,
@@ -31,6 +32,24 @@ def test_fully_convolutional(bars):
 def test_length_must_divide_by_four():
     with pytest.raises(ValueError, match="multiple of 4"):
         UNet1d(MICRO.net)(torch.zeros(1, 2, 48, 30), torch.zeros(1))
+
+
+@pytest.mark.parametrize("target_level", [False, True])
+def test_traced_net_gives_the_same_music_and_gradients(target_level):
+    net = untrained_unet(attention_heads=2, target_level=target_level).eval()
+    traced = TracedNet(net)
+    levels = (torch.ones(1),) + ((torch.zeros(1),) if target_level else ())
+    with torch.no_grad():  # traced first without gradients: the graph must still carry them (attention's fast path)
+        first = traced(torch.zeros(1, 2, 48, 32), *levels)
+    assert first.shape == (1, 2, 48, 32)
+    x = torch.randn(3, 2, 48, 64, requires_grad=True)  # another batch and length than it was traced with
+    (g_eager,) = torch.autograd.grad(net(x, *levels).square().sum(), x)
+    (g_traced,) = torch.autograd.grad(traced(x, *levels).square().sum(), x)
+    assert torch.allclose(net(x, *levels), traced(x, *levels), atol=1e-5)
+    assert torch.allclose(g_eager, g_traced, atol=1e-4)
+    with torch.no_grad():
+        net.out.bias.add_(1.0)  # it shares the net's weights
+    assert torch.allclose(net(x, *levels), traced(x, *levels), atol=1e-5)
 
 
 def test_resume_gives_the_same_weights_as_one_run(tmp_path):
@@ -200,8 +219,6 @@ def test_a_binary_student_learns_even_where_it_is_sure_and_wrong():
     sure is off (log-odds -20) but should be on still gets a full-sized push; squared error through its
     tanh would give almost none (the flat tanh), and the student would stay wrong."""
     from dittoedu.diffusion import SIGMA_MAX, TrajectoryModel
-
-    from net_helpers import untrained_unet
 
     student = TrajectoryModel(untrained_unet(target_level=True))
     torch.nn.init.zeros_(student.net.out.weight)
