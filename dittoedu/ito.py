@@ -59,6 +59,9 @@ GUIDANCE_STEP = 0.1  # guidance moves x_t by this fraction of the noise's size p
 DECODES = ("ctm", "cm", "base")
 LR = {"ditto": 0.5, "ditto2": 1.0}  # Adam's first step on the unit-variance noise, per method (see optimize)
 BETAS = {"ditto": (0.9, 0.999), "ditto2": (0.8, 0.99)}  # Adam's memory of the gradient and of its size (optimize)
+# Adam's eps per method, in units of each iteration's gradient scaled to an RMS of 1 (see _ditto);
+# None: Adam's usual 1e-8 on the gradient as it comes, capped (cap_gradient)
+ADAM_EPS = {"ditto": 0.3, "ditto2": None}
 GRAD_CAP = 3.0  # a gradient is capped at this many times the median size of the run's earlier ones (cap_gradient)
 
 
@@ -241,7 +244,8 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
                 confirm = decode_ditto2  # when the decoded music obeys too
         cells = moving_cells(controls, shape[1:])
         eps, x0, result.iterations, result.stop_reason = _ditto(generate, controls, eps, n_iters=n_iters, lr=lr,
-                                                                lr_decay=lr_decay, betas=BETAS[method], record=record,
+                                                                lr_decay=lr_decay, betas=BETAS[method],
+                                                                adam_eps=ADAM_EPS[method], record=record,
                                                                 should_stop=should_stop, early_stop=early_stop,
                                                                 confirm=confirm,
                                                                 cells=None if cells is None else cells.to(device))
@@ -281,13 +285,24 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
 
 
 def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, should_stop, early_stop, confirm=None,
-           cells=None):
+           cells=None, adam_eps=None):
     """DITTO's loop around ``generate(eps) -> x0`` (the sampler, or DITTO-2's one-step surrogate).
 
     ``confirm(eps) -> x0``, when given, is how the result will really be decoded: an early stop
     needs the targets met on its output too. ``cells [2, P, T]`` (bool): move only the noise of
     these cells (:func:`moving_cells`; None: all). Returns the best noise per item, its music when the
     loop has just decoded it (targets met; else None), the iterations run and why it stopped.
+
+    ``adam_eps`` (``ADAM_EPS``): scale each iteration's gradient to an RMS of 1 and give Adam this
+    eps, a fraction of a typical gradient (DITTO: 0.3). Adam divides each number's step by the
+    running size of that number's own gradient; with its usual eps of 1e-8, a number the loss
+    hardly cares about moves as far as the one it cares most about, so the whole noise drifts by
+    about ``lr`` a step and the music with it (a form of four repeated bars came out in seven
+    voices). With eps at 0.3, those numbers barely move. On the benchmark's four-bar forms (three
+    sets of seeds) DITTO's extra voices over plain samples went from +22 % to +16 % and its
+    iterations from 19 to 14; the other controls met their targets in as many or fewer. None
+    (DITTO-2): Adam's usual eps on the capped gradient (:func:`cap_gradient`); the scaled one gave
+    its chords-per-bar outputs +27-29 % voices instead of +20 %.
     """
     param = eps.clone().requires_grad_(True)
     moments = torch.zeros_like(eps), torch.zeros_like(eps)
@@ -320,7 +335,12 @@ def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, sho
         with torch.no_grad():
             if cells is not None:
                 grad[:, ~cells] = 0  # the model's own cells keep the noise they were drawn with
-            param -= adam_step(cap_gradient(grad, norms), moments, it + 1, lr * lr_decay**it, betas)
+            if adam_eps is None:
+                step = adam_step(cap_gradient(grad, norms), moments, it + 1, lr * lr_decay**it, betas)
+            else:  # every iteration's gradient counts alike, and eps is a fraction of its typical size
+                rms = grad.flatten(1).square().mean(1).sqrt().clamp_min(1e-30).reshape(-1, *[1] * (grad.dim() - 1))
+                step = adam_step(grad / rms, moments, it + 1, lr * lr_decay**it, betas, eps=adam_eps)
+            param -= step
             param.copy_(project_to_shell(param, cells))
     return best_eps, None, it + 1, reason
 

@@ -283,14 +283,32 @@ def test_each_method_has_its_own_default_step(model, surrogate):
     assert torch.equal(x_T("ditto", None), x_T("ditto", 0.5))
 
 
-def test_each_method_has_its_own_adam_betas(model, surrogate, monkeypatch):
+def test_each_method_has_its_own_adam_betas_and_eps(model, surrogate, monkeypatch):
     seen = []
     adam_step = ito.adam_step
-    monkeypatch.setattr(ito, "adam_step", lambda *a: seen.append(a[4]) or adam_step(*a))
+
+    def spy(grad, *a, **kw):
+        seen.append((a[3], kw.get("eps"), round(grad.square().mean().item(), 4)))
+        return adam_step(grad, *a, **kw)
+
+    monkeypatch.setattr(ito, "adam_step", spy)
     for method in ("ditto2", "ditto"):
         ito.optimize(model, [melody()], n_steps=16, method=method, surrogate=surrogate, n_iters=2, sampler_steps=2,
                      early_stop=False)
-    assert seen == [(0.8, 0.99)] * 2 + [(0.9, 0.999)] * 2
+    assert [s[:2] for s in seen] == [((0.8, 0.99), None)] * 2 + [((0.9, 0.999), 0.3)] * 2
+    assert [s[2] for s in seen[2:]] == [1.0, 1.0]  # DITTO's gradients come scaled to an RMS of 1
+
+
+def test_adam_with_a_relative_eps_leaves_the_numbers_the_loss_hardly_touches():
+    """One number with a big gradient, the rest with tiny ones: Adam's usual eps moves them all by
+    the same step; eps at 0.3 of the gradient's RMS moves the tiny ones hardly at all."""
+    grad = torch.full((1, 100), 0.01)
+    grad[0, 0] = 10.0
+    grad = grad / grad.square().mean().sqrt()  # as _ditto scales it
+    usual = ito.adam_step(grad, (torch.zeros_like(grad), torch.zeros_like(grad)), 1, 0.5)
+    relative = ito.adam_step(grad, (torch.zeros_like(grad), torch.zeros_like(grad)), 1, 0.5, eps=0.3)
+    assert torch.allclose(usual, torch.full_like(usual, 0.5), atol=1e-4)  # every number moves as far
+    assert relative[0, 0] > 0.45 and relative[0, 1:].abs().max() < 0.02  # 30 times less
 
 
 def test_ditto2_needs_a_surrogate(model):
