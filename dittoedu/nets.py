@@ -190,7 +190,9 @@ class TracedNet(nn.Module):
             with torch.enable_grad(), warnings.catch_warnings():  # with gradients, so that the graph has them
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the length check becomes a constant
                 self._graphs[key] = torch.jit.trace(self.net, example, check_trace=False)
-        return self._graphs[key](x, *levels)
+        with torch.jit.optimized_execution(False):  # as traced: TorchScript's optimizer changed the
+            # numbers after its first runs, and the first music of a session differed from the same request's next
+            return self._graphs[key](x, *levels)
 
 
 def count_parameters(net: nn.Module) -> int:

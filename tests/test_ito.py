@@ -182,10 +182,15 @@ def test_an_early_stop_returns_the_music_of_the_noise_it_returns(model, surrogat
     torch.testing.assert_close(res.x0, tidy(again))  # the music delivered: without lone cells
 
 
-def test_same_seed_same_result(model):
-    a = ito.optimize(model, [melody()], n_steps=16, n_iters=3, sampler_steps=2, seed=4)
-    b = ito.optimize(model, [melody()], n_steps=16, n_iters=3, sampler_steps=2, seed=4)
-    assert torch.equal(a.x0, b.x0) and a.loss_history == b.loss_history
+def test_same_seed_same_result():
+    """Also the first run of a model, which traces its network (nets.TracedNet), gives what later ones give
+    (TorchScript's optimized execution did not: the shipped model's first run moved the noise 0.01 otherwise)."""
+    from dittoedu.cli import load_default_model
+
+    shipped = load_default_model()[0]  # a fresh model, never traced (untrained ones did not show the difference)
+    a, b, c = (ito.optimize(shipped, [melody()], n_steps=16, n_iters=3, sampler_steps=2, seed=4, early_stop=False)
+               for _ in range(3))
+    assert torch.equal(a.x_T, b.x_T) and torch.equal(b.x_T, c.x_T) and a.loss_history == b.loss_history == c.loss_history
 
 
 class Exploding(C.Control):
