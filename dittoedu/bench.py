@@ -60,7 +60,7 @@ def iteration_table(model, *, repeats: int = 15, sampler_steps: int = 8, bars: i
 
     eager, fast = model.eval(), traced(model.eval())
     times = {"eager": [], "traced": []}
-    for _ in range(3):  # warm up: a traced graph is optimized on its first calls
+    for _ in range(3):  # warm up (the first call traces the graph)
         iteration(eager)(), iteration(fast)()
     for _ in range(repeats):
         times["eager"].append(median_seconds(iteration(eager), repeats=1, warmup=0))

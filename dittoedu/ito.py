@@ -111,7 +111,7 @@ def traced(model):
     (on a GPU the eager network is what has been measured).
     """
     net = getattr(model, "net", None)
-    if model.training or not isinstance(net, UNet1d) or next(net.parameters()).device.type != "cpu":
+    if not isinstance(net, UNet1d) or model.training or next(net.parameters()).device.type != "cpu":
         return model
     if model not in _TRACED:
         _TRACED[model] = type(model)(TracedNet(net)).eval()
@@ -354,9 +354,10 @@ def cap_gradient(grad: torch.Tensor, norms: list[torch.Tensor], factor: float = 
     keeps moving the way that one gradient pointed, whatever the later ones say. Intensity makes
     such gradients: loudness is in dB, ``10 log10(power)``, whose slope grows without bound as the
     power falls, so a step that leaves a moment of silence gives a huge gradient. Capping it
-    (gradient clipping, Pascanu et al. 2013, here relative to the run's own history) took DITTO
-    on the intensity benchmark's curves from a median of 36 to 31 iterations and the worst curve
-    from 3.1 to 0.9 dB^2 (DITTO-2: 26.5 to 22 iterations); the other controls' runs did not change.
+    (gradient clipping, Pascanu et al. 2013, here relative to the run's own history) took DITTO-2
+    on the intensity benchmark's curves from a median of 26.5 to 22 iterations (DITTO, which now
+    scales every gradient to an RMS of 1 instead (see :func:`_ditto`): 36 to 31, the worst curve from
+    3.1 to 0.9 dB^2); the other controls' runs did not change.
 
     >>> norms = []
     >>> [round(cap_gradient(torch.full((1, 4), v), norms).norm().item(), 1) for v in (1.0, 1.0, 50.0, 0.5)]
