@@ -11,6 +11,7 @@ import math
 import re
 import statistics
 import time
+from collections import Counter
 
 import torch
 
@@ -219,6 +220,17 @@ HEADLINE = {"melody": "accuracy", "chords": "chord_tone_ratio", "chords/bar": "c
 LOWER_IS_BETTER = {"mse_db2", "ssm_mse"}
 
 
+def request_seed(control: str, index: int) -> int:
+    """The seed of ``control``'s ``index``-th request: ``20 * (its place in HEADLINE) + index``, the same
+    whichever controls a run asks for, so a run of one control repeats that control's row of the full
+    benchmark (with 20 requests per control, the seed is the request's place in the full list).
+
+    >>> request_seed("melody", 3), request_seed("structure", 0)
+    (3, 80)
+    """
+    return 20 * list(HEADLINE).index(control) + index
+
+
 def run_adherence(model, *, n: int = 20, method: str = "ditto", controls_filter=None, progress: bool = True,
                   **optimize_kwargs) -> dict:
     """Run every request with ``method``; per control: metrics (mean and worst), time and quality."""
@@ -238,11 +250,13 @@ def run_interleaved(model, runs: dict[str, dict], *, n: int = 20, controls_filte
 
     out = {name: {} for name in runs}
     requests = adherence_requests(n, only=controls_filter)
-    for i, (control, bars, build) in enumerate(tqdm(requests, desc=f"adherence ({', '.join(runs)})",
-                                                    disable=not progress)):
+    done = Counter()  # requests of each control so far
+    for control, bars, build in tqdm(requests, desc=f"adherence ({', '.join(runs)})", disable=not progress):
+        seed = request_seed(control, done[control])
+        done[control] += 1
         for name, kwargs in runs.items():
             controls = build()
-            res = optimize(model, controls, n_steps=16 * bars, seed=i, **kwargs)
+            res = optimize(model, controls, n_steps=16 * bars, seed=seed, **kwargs)
             measured = res.measure(controls)[controls[0].name]
             row = out[name].setdefault(control, {"metrics": {}, "seconds": [], "iterations": [], "quality": []})
             for key, value in measured.items():

@@ -396,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--adherence", action="store_true", help="control adherence on held-out targets instead")
     p.add_argument("--baselines", action="store_true", help="with --adherence: best-of-N and guidance at equal time")
-    p.add_argument("--controls", default=None, help="with --adherence: only these controls, e.g. melody,chords")
+    p.add_argument("--controls", default=None, help="with --adherence: only these controls, e.g. melody,chords "
+                   "(same seeds as in the full run, so their rows repeat it)")
     p.add_argument("--ditto2", default=None, metavar="CTM_CHECKPOINT",
                    help="with --adherence: compare DITTO with DITTO-2 through this distilled model")
     p.add_argument("--text", action="store_true",

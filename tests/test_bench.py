@@ -74,6 +74,20 @@ def test_interleaved_runs_give_what_separate_runs_give():
             assert both[name][control]["iterations"] == alone[control]["iterations"]
     assert both["b"]["melody"]["iterations"] == [3]
 
+
+def test_a_run_of_one_control_repeats_its_row_of_the_full_run(monkeypatch):
+    from dittoedu import ito
+
+    seeds = []
+    optimize = ito.optimize
+    monkeypatch.setattr(ito, "optimize", lambda *a, seed, **kw: seeds.append(seed) or optimize(*a, seed=seed, **kw))
+    kw = dict(method="ditto", n_iters=1, sampler_steps=2)
+    rows = {only: bench.run_adherence(micro_model(), n=2, controls_filter=list(only), progress=False, **kw)
+            for only in (("melody", "structure"), ("structure",))}
+    assert seeds == [0, 1, 80, 81, 80, 81]  # the full benchmark's seeds for these requests
+    assert rows["melody", "structure"]["structure"]["metrics"] == rows["structure",]["structure"]["metrics"]
+
+
 def test_ditto2_table_compares_speed_and_the_outputs_quality_with_ditto():
     from dittoedu.diffusion import TrajectoryModel
 
