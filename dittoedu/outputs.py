@@ -42,9 +42,9 @@ def save_piece(out_dir, notes: list[rolls.Note], *, n_steps: int, time_signature
 
     # compute everything first, so that an error leaves no half-written folder
     stream_kwargs = dict(time_signature=time_signature, title=title, n_steps=n_steps)
-    xml = score.musicxml_text(notes, **stream_kwargs)
+    xml = score.musicxml_text(notes, staves="voices", **stream_kwargs)  # a part per voice: reads back exactly
     midi_score = rolls.notes_to_stream(notes, **stream_kwargs)
-    svg = score.render_svg(xml)
+    svg = score.render_svg(notes, **stream_kwargs)  # a grand staff
     roll = rolls.notes_to_roll(notes, n_steps)
     if wave is None:
         with torch.no_grad():

@@ -305,39 +305,92 @@ def split_voices(notes: Iterable[Note]) -> list[list[Note]]:
     return sorted(voices, key=lambda v: -sum(n.pitch for n in v) / len(v))
 
 
-def notes_to_stream(notes: Iterable[Note], *, time_signature: str = "4/4", title: str = "", tempo: int = 90,
-                    n_steps: int | None = None):
-    """A music21 ``Score`` with one part per voice (see :func:`split_voices`).
+MIDDLE_C = 60  # on a grand staff, notes from middle C up go on the treble staff, lower ones on the bass staff
 
-    ``n_steps`` pads the score with rests to that length (whole bars are filled anyway).
+
+def staff_layers(notes: Iterable[Note]) -> list[list[tuple[int, int, list[int]]]]:
+    """The notes of one staff as layers of chords ``(onset, duration, pitches)``, highest layer first.
+
+    Notes struck and released together make one chord; chords that overlap go to different
+    layers, found as :func:`split_voices` finds voices (by each chord's top note).
+
+    >>> staff_layers([Note(64, 0, 4), Note(60, 0, 4), Note(67, 0, 8), Note(65, 4, 4)])
+    [[(0, 8, [67])], [(0, 4, [60, 64]), (4, 4, [65])]]
     """
-    from music21 import clef, metadata, meter, note, stream, tempo as m21tempo
+    chords: dict[tuple[int, int], list[int]] = {}
+    for n in notes:
+        chords.setdefault((n.onset, n.duration), []).append(n.pitch)
+    tops = [Note(max(pitches), onset, duration) for (onset, duration), pitches in chords.items()]
+    return [[(n.onset, n.duration, sorted(chords[n.onset, n.duration])) for n in layer] for layer in split_voices(tops)]
 
+
+def notes_to_stream(notes: Iterable[Note], *, time_signature: str = "4/4", title: str = "", tempo: int = 90,
+                    n_steps: int | None = None, staves: str = "voices"):
+    """A music21 ``Score`` of the notes.
+
+    ``staves="voices"``: one part per voice (:func:`split_voices`), what files need: MIDI read back
+    merges notes that start together in one track into a chord as long as the shortest, and music21
+    does not merge tied notes across a staff's layers. ``"grand"`` (for pictures, see
+    :mod:`dittoedu.score`): one staff for a single line (treble or bass clef, whichever suits it),
+    else a grand staff, as a piano score or a hymnal prints a chorale: middle C and above on the
+    treble staff, the rest on the bass staff, each staff in layers of chords (:func:`staff_layers`).
+    ``n_steps`` pads the score with rests to that length.
+
+    >>> chord = [Note(64, 0, 4), Note(60, 0, 4), Note(48, 0, 4)]
+    >>> len(notes_to_stream(chord).parts), len(notes_to_stream(chord, staves="grand").parts)
+    (3, 2)
+    """
+    from music21 import chord, clef, layout, metadata, meter, note, stream, tempo as m21tempo
+
+    if staves not in ("grand", "voices"):
+        raise ValueError(f"staves must be 'grand' or 'voices', not {staves!r}")
     notes = list(notes)
     steps_per_bar(time_signature)  # validates
     check_range(notes)
     end = max([n.end for n in notes] + [n_steps or 0])
+
+    def suited_clef(line):
+        mean = sum(n.pitch for n in line) / len(line) if line else MIDDLE_C + 12
+        return clef.TrebleClef() if mean >= MIDDLE_C else clef.BassClef()
+
+    voices = split_voices(notes)
+    if staves == "voices":
+        groups = [(v, suited_clef(v)) for v in voices or [[]]]
+    elif len(voices) <= 1:
+        groups = [(notes, suited_clef(notes))]
+    else:
+        groups = [([n for n in notes if n.pitch >= MIDDLE_C], clef.TrebleClef()),
+                  ([n for n in notes if n.pitch < MIDDLE_C], clef.BassClef())]
     score = stream.Score()
     score.metadata = metadata.Metadata(title=title or "dittoedu")
-    for i, voice in enumerate(split_voices(notes) or [[]]):
-        part = stream.Part(id=f"voice{i + 1}")
-        part.partName = f"Voice {i + 1}"
+    parts = []
+    for k, (staff, staff_clef) in enumerate(groups):
+        part = stream.PartStaff(id=f"staff{k + 1}") if staves == "grand" else stream.Part(id=f"voice{k + 1}")
+        if staves == "voices":
+            part.partName = f"Voice {k + 1}"
         part.insert(0, meter.TimeSignature(time_signature))
-        if i == 0:
+        part.insert(0, staff_clef)
+        if k == 0:
             part.insert(0, m21tempo.MetronomeMark(number=tempo))
-        mean = sum(n.pitch for n in voice) / len(voice) if voice else 72
-        part.insert(0, clef.TrebleClef() if mean >= 60 else clef.BassClef())
-        for n in voice:
-            m21note = note.Note(n.pitch)
-            if m21note.pitch.accidental is not None and m21note.pitch.accidental.alter == 0:
-                m21note.pitch.accidental = None  # music21 marks MIDI naturals explicitly: let notation decide
-            m21note.quarterLength = n.duration / STEPS_PER_QUARTER
-            part.insert(n.onset / STEPS_PER_QUARTER, m21note)
-        if end > (voice[-1].end if voice else 0):
-            rest = note.Rest()
-            rest.quarterLength = (end - (voice[-1].end if voice else 0)) / STEPS_PER_QUARTER
-            part.insert(voice[-1].end / STEPS_PER_QUARTER if voice else 0, rest)
+        for i, layer in enumerate(staff_layers(staff) or [[]]):
+            voice, t = stream.Voice(id=str(i + 1)), 0  # t: where this layer's music has got to, in steps
+            for onset, duration, pitches in layer + [(end, 0, [])]:
+                if onset > t:
+                    rest = note.Rest(quarterLength=(onset - t) / STEPS_PER_QUARTER)
+                    voice.insert(t / STEPS_PER_QUARTER, rest)
+                if pitches:
+                    sound = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
+                    for p in sound.pitches:
+                        if p.accidental is not None and p.accidental.alter == 0:
+                            p.accidental = None  # music21 marks MIDI naturals explicitly: let notation decide
+                    sound.quarterLength = duration / STEPS_PER_QUARTER
+                    voice.insert(onset / STEPS_PER_QUARTER, sound)
+                t = max(t, onset + duration)
+            part.insert(0, voice)
+        parts.append(part)
         score.insert(0, part)
+    if staves == "grand" and len(parts) == 2:
+        score.insert(0, layout.StaffGroup(parts, symbol="brace"))
     return score.makeNotation()
 
 
@@ -492,6 +545,6 @@ def write_musicxml(notes: Iterable[Note], path, **kwargs) -> Path:
 
 
 def write_midi(notes: Iterable[Note], path, **kwargs) -> Path:
-    """Write notes as a standard MIDI file (keyword arguments go to :func:`notes_to_stream`)."""
+    """Write notes as a standard MIDI file, a track per voice (keyword arguments go to :func:`notes_to_stream`)."""
     score = notes_to_stream(notes, **kwargs)
     return Path(score.write("midi", fp=str(path)))

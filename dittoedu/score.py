@@ -141,6 +141,7 @@ def _to_score(music, **stream_kwargs):
     if not notes and not stream_kwargs.get("n_steps"):
         # silence: one bar of rest, so that the picture says "nothing was played"
         stream_kwargs["n_steps"] = steps_per_bar(stream_kwargs.get("time_signature", "4/4"))
+    stream_kwargs.setdefault("staves", "grand")  # a picture: a grand staff, not a staff per voice
     score = notes_to_stream(notes, **stream_kwargs)
     _tidy_naturals(score)
     if len(score.parts) == 1:  # a lone "Voice 1" label only takes room
@@ -157,9 +158,10 @@ def musicxml_text(score_or_notes, **stream_kwargs) -> str:
     Parameters
     ----------
     score_or_notes : music21 Score, list of Note, or roll [2, P, T]
-        The music. Notes and rolls become a score with one part per voice.
+        The music. Notes and rolls become a grand staff (one staff for a single line), or with
+        ``staves="voices"`` one part per voice (see :func:`dittoedu.roll.notes_to_stream`).
     **stream_kwargs
-        ``time_signature``, ``title``, ``tempo``, ``n_steps`` for
+        ``time_signature``, ``title``, ``tempo``, ``n_steps``, ``staves`` for
         :func:`~dittoedu.roll.notes_to_stream` (notes and rolls only).
 
     Returns

@@ -194,6 +194,21 @@ def test_split_voices_keeps_satb_order():
     assert [[n.pitch for n in v] for v in voices] == [[72, 71], [67, 67], [64, 62], [48, 55]]
 
 
+def test_a_picture_has_a_grand_staff_and_files_a_part_per_voice():
+    """Five voices, as generated music can have: two staves for the eye, five parts in the files."""
+    notes = [Note(p, 0, 8) for p in (72, 67, 64, 55, 48)] + [Note(74, 8, 4), Note(65, 8, 8), Note(43, 8, 8),
+                                                               Note(62, 10, 6), Note(76, 12, 4)]
+    grand = R.notes_to_stream(notes, staves="grand")
+    treble, bass = grand.parts
+    assert {n.pitch for n in R.stream_to_notes(treble)} == {n.pitch for n in notes if n.pitch >= 60}
+    assert {n.pitch for n in R.stream_to_notes(bass)} == {n.pitch for n in notes if n.pitch < 60}
+    assert any(len(c.pitches) == 3 for c in treble.recurse().getElementsByClass("Chord"))  # struck together
+    assert sorted(R.stream_to_notes(grand)) == sorted(notes)
+    assert len(R.notes_to_stream(notes).parts) == len(R.split_voices(notes)) == 5
+    with pytest.raises(ValueError, match="staves"):
+        R.notes_to_stream(notes, staves="piano")
+
+
 def test_fit_range():
     piece = R.Piece([Note(90, 0, 4), Note(95, 4, 4)])
     fitted = R.fit_range(piece)
