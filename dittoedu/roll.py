@@ -377,6 +377,7 @@ def notes_to_stream(notes: Iterable[Note], *, time_signature: str = "4/4", title
             for onset, duration, pitches in layer + [(end, 0, [])]:
                 if onset > t:
                     rest = note.Rest(quarterLength=(onset - t) / STEPS_PER_QUARTER)
+                    rest.style.hideObjectOnPrint = staves == "grand" and i > 0  # a staff's other layers: no rests drawn
                     voice.insert(t / STEPS_PER_QUARTER, rest)
                 if pitches:
                     sound = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)

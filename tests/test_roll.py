@@ -204,6 +204,8 @@ def test_a_picture_has_a_grand_staff_and_files_a_part_per_voice():
     assert {n.pitch for n in R.stream_to_notes(bass)} == {n.pitch for n in notes if n.pitch < 60}
     assert any(len(c.pitches) == 3 for c in treble.recurse().getElementsByClass("Chord"))  # struck together
     assert sorted(R.stream_to_notes(grand)) == sorted(notes)
+    rests = [r.style.hideObjectOnPrint for r in grand.recurse().getElementsByClass("Rest")]
+    assert any(rests) and not all(rests)  # only the first layer of a staff draws its rests
     assert len(R.notes_to_stream(notes).parts) == len(R.split_voices(notes)) == 5
     with pytest.raises(ValueError, match="staves"):
         R.notes_to_stream(notes, staves="piano")
