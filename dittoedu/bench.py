@@ -59,7 +59,8 @@ def iteration_table(model, *, repeats: int = 15, sampler_steps: int = 8, bars: i
     def iteration(m):
         return lambda: torch.autograd.grad(sample_euler(m, eps * SIGMA_MAX, sigmas).sum(), eps)
 
-    eager, fast = model.eval(), traced(model.eval())
+    eager = model.eval()
+    fast = traced(eager)
     times = {"eager": [], "traced": []}
     for _ in range(3):  # warm up (the first call traces the graph)
         iteration(eager)(), iteration(fast)()

@@ -180,8 +180,12 @@ class TracedNet(nn.Module):
     def __init__(self, net: UNet1d):
         super().__init__()
         self.net = net
-        self.config = net.config
         self._graphs = {}  # (device, dtype) -> the traced graph
+
+    @property
+    def config(self) -> UNetConfig:
+        """The traced net's configuration (what :class:`~dittoedu.diffusion.Denoiser` reads)."""
+        return self.net.config
 
     def forward(self, x: torch.Tensor, *levels: torch.Tensor) -> torch.Tensor:
         key = (x.device, x.dtype)
