@@ -96,13 +96,14 @@ class Control:
         """The noise ``[B, 2, P, T]`` to start from, made from a fresh draw ``eps``; by default ``eps``."""
         return eps
 
-    def noise_cells(self) -> torch.Tensor | None:
-        """Bool, broadcast to ``[2, P, T]``: the cells whose starting noise DITTO may move for this
-        control (None: all of them).
+    def noise_cells(self, n_steps: int) -> torch.Tensor | None:
+        """Bool, broadcast to ``[2, P, T]`` (``T = n_steps``): the cells whose starting noise DITTO may
+        move for this control (None: all of them).
 
         A control that leaves part of the music to the model (the gap of an inpainting, the
-        continuation of an outpainting, the voices under a melody) leaves that part's noise as
-        drawn, and the model writes it as freely as in a plain sample: see :mod:`dittoedu.ito`."""
+        continuation of an outpainting, the middle of a loop, the voices under a melody) leaves that
+        part's noise as drawn, and the model writes it as freely as in a plain sample: see
+        :mod:`dittoedu.ito`."""
         return None
 
     def check_length(self, n_steps: int) -> None:
@@ -342,7 +343,7 @@ class Melody(Control):
         cost = on * hinge_on(frame) + above * hinge_off(frame) + start * hinge_on(onset) + held * hinge_off(onset)
         return cost.sum((1, 2)) / n
 
-    def noise_cells(self):
+    def noise_cells(self, n_steps):
         """``[P, T]``: on the melody's steps, its row, every row above it and ``ROOM_BELOW`` rows under it.
 
         The voices further down are the model's own: their noise stays as drawn. (With all of
@@ -547,7 +548,7 @@ class Inpaint(Control):
     def measure(self, roll):
         return {"achieved": None, "kept_f1": kept_f1(hard(roll), self.reference, self.keep)}
 
-    def noise_cells(self):
+    def noise_cells(self, n_steps):
         return self.keep  # [T]: every cell of the kept steps
 
     def describe_target(self):
@@ -608,6 +609,17 @@ class Loop(Control):
         eps = eps.clone()
         eps[..., -self.n :] = eps[..., : self.n]
         return eps
+
+    def noise_cells(self, n_steps):
+        """``[T]``: the first and last ``n`` steps; the music between is the model's own.
+
+        (With all of the noise moving, the benchmark's twenty loops had one-step notes 2.7 times as
+        often as plain samples (3.5 % against 1.3 %; one loop, 37 iterations long, flickered in the
+        middle of the piece where no target is); with the ends' alone, 1.3 %, in 19 iterations instead
+        of 15 (median).)
+        """
+        steps = torch.arange(n_steps)
+        return (steps < self.n) | (steps >= n_steps - self.n)
 
     def measure(self, roll):
         keep = torch.ones(self.n, dtype=torch.bool)

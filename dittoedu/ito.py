@@ -144,7 +144,7 @@ def draw_noise(controls: list[Control], shape, generator: torch.Generator) -> to
 def moving_cells(controls: list[Control], shape) -> torch.Tensor | None:
     """Bool ``shape`` (``[2, P, T]``): the cells whose noise DITTO moves, those some control asks
     for (:meth:`Control.noise_cells`); None when that is all of them."""
-    masks = [c.noise_cells() for c in controls]
+    masks = [c.noise_cells(shape[-1]) for c in controls]
     if not masks or any(m is None for m in masks):
         return None
     union = torch.stack([m.bool().expand(shape) for m in masks]).any(0)

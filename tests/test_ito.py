@@ -57,7 +57,9 @@ def test_the_cells_each_control_leaves_to_the_model():
     assert cells[:, 67 - 36 - 3 :, :8].all() and not cells[:, : 67 - 36 - 3, :8].any()
     assert cells[:, 72 - 36 - 3 :, 8:].all() and not cells[:, : 72 - 36 - 3, 8:].any()
     assert torch.equal(ito.moving_cells([out, mel], shape), keep.expand(shape) | cells)
-    assert ito.moving_cells([out, C.Loop(n=4)], shape) is None  # a loop asks for every cell
+    ends = (torch.arange(16) < 4) | (torch.arange(16) >= 12)  # a loop moves its two ends, not the middle
+    assert torch.equal(ito.moving_cells([C.Loop(n=4)], shape), ends.expand(shape))
+    assert torch.equal(ito.moving_cells([out, C.Loop(n=4)], shape), (keep | ends).expand(shape))
     assert ito.moving_cells([C.Inpaint(reference=reference, keep=torch.ones(16, dtype=torch.bool))], shape) is None
 
 
@@ -89,7 +91,7 @@ def test_the_noise_moves_only_where_the_controls_ask(model):
     torch.manual_seed(0)
     reference = torch.where(torch.rand(2, 48, 16) > 0.9, 1.0, -1.0)
     keep = torch.arange(16) < 8
-    for controls in ([C.Outpaint(reference=reference, keep=keep)], [melody()]):
+    for controls in ([C.Outpaint(reference=reference, keep=keep)], [melody()], [C.Loop(n=4)]):
         cells = ito.moving_cells(controls, (2, 48, 16))
         drawn = ito.optimize(model, controls, n_steps=16, method="none", sampler_steps=3, seed=4).x_T
         for method, extra in [("ditto", {}), ("ditto2", {"surrogate": ditto2_surrogate(model)})]:
