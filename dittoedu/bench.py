@@ -270,6 +270,16 @@ def run_interleaved(model, runs: dict[str, dict], *, n: int = 20, controls_filte
     return out
 
 
+def metric_text(value: float) -> str:
+    """A metric for a table: four decimals, or two significant digits where that would read 0.0000
+    for a value that is not 0 (an SSM error of 2e-7 is not an exact form).
+
+    >>> metric_text(0.61394), metric_text(0.0), metric_text(8.5e-5), metric_text(2e-7)
+    ('0.6139', '0.0000', '0.0001', '2.0e-07')
+    """
+    return f"{value:.1e}" if 0 < abs(value) < 5e-5 else f"{value:.4f}"
+
+
 def adherence_table(rows: dict, *, title: str) -> str:
     """Mean and worst of each control's headline metric, median seconds and iterations."""
     lines = [title, "| control | n | metric | mean | worst | other metrics (mean) | median s | median iters |",
@@ -279,7 +289,8 @@ def adherence_table(rows: dict, *, title: str) -> str:
         values = row["metrics"][key]
         worst = max(values) if key in LOWER_IS_BETTER else min(values)
         others = ", ".join(f"{k} {statistics.mean(v):.3f}" for k, v in row["metrics"].items() if k != key)
-        lines.append(f"| {name} | {len(values)} | {key} | {statistics.mean(values):.4f} | {worst:.4f} | {others} | "
+        lines.append(f"| {name} | {len(values)} | {key} | {metric_text(statistics.mean(values))} | {metric_text(worst)} "
+                     f"| {others} | "
                      f"{statistics.median(row['seconds']):.2f} | {statistics.median(row['iterations']):.0f} |")
     return "\n".join(lines)
 
@@ -349,7 +360,8 @@ def baselines_at_equal_time(model, rows: dict, *, n: int = 20, controls_filter=N
                                sampler_steps=steps)[name]
         key = HEADLINE[name]
         mean = lambda r: statistics.mean(r["metrics"][key])  # noqa: E731
-        lines.append(f"| {name} | {key} | {mean(row):.4f} | {mean(best):.4f} ({n_best}) | {mean(guided):.4f} ({steps}) "
+        lines.append(f"| {name} | {key} | {metric_text(mean(row))} | {metric_text(mean(best))} ({n_best}) "
+                     f"| {metric_text(mean(guided))} ({steps}) "
                      f"| {budget:.2f} / {statistics.median(best['seconds']):.2f} / "
                      f"{statistics.median(guided['seconds']):.2f} |")
     return "\n".join(lines)
@@ -376,7 +388,7 @@ def ditto2_table(model, surrogate, *, n: int = 20, controls_filter=None, lr: flo
              "| control | metric | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for control in runs["ditto"]:
         key = HEADLINE[control]
-        cells = [f"{statistics.mean(runs[m][control]['metrics'][key]):.4f}" for m in names]
+        cells = [metric_text(statistics.mean(runs[m][control]["metrics"][key])) for m in names]
         lines.append(f"| {control} | {key} | " + " | ".join(cells) + " |")
     for label, fn in (("median s", lambda r: statistics.median(r["seconds"])),
                       ("real-time factor", lambda r: music_s / statistics.median(r["seconds"]))):
