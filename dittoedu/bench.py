@@ -280,6 +280,13 @@ def metric_text(value: float) -> str:
     return f"{value:.1e}" if 0 < abs(value) < 5e-5 else f"{value:.4f}"
 
 
+def _metrics_text(row: dict, key: str) -> str:
+    """The mean of ``row``'s headline metric ``key``, then its other metrics' in brackets: two methods
+    that both meet every chord tone may still differ on the bass."""
+    others = ", ".join(f"{k} {statistics.mean(v):.3f}" for k, v in row["metrics"].items() if k != key)
+    return metric_text(statistics.mean(row["metrics"][key])) + (f" [{others}]" if others else "")
+
+
 def adherence_table(rows: dict, *, title: str) -> str:
     """Mean and worst of each control's headline metric, median seconds and iterations."""
     lines = [title, "| control | n | metric | mean | worst | other metrics (mean) | median s | median iters |",
@@ -359,9 +366,8 @@ def baselines_at_equal_time(model, rows: dict, *, n: int = 20, controls_filter=N
         guided = run_adherence(model, n=n, method="guidance", controls_filter=[name], progress=progress,
                                sampler_steps=steps)[name]
         key = HEADLINE[name]
-        mean = lambda r: statistics.mean(r["metrics"][key])  # noqa: E731
-        lines.append(f"| {name} | {key} | {metric_text(mean(row))} | {metric_text(mean(best))} ({n_best}) "
-                     f"| {metric_text(mean(guided))} ({steps}) "
+        lines.append(f"| {name} | {key} | {_metrics_text(row, key)} | {_metrics_text(best, key)} ({n_best}) "
+                     f"| {_metrics_text(guided, key)} ({steps}) "
                      f"| {budget:.2f} / {statistics.median(best['seconds']):.2f} / "
                      f"{statistics.median(guided['seconds']):.2f} |")
     return "\n".join(lines)

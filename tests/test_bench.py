@@ -59,6 +59,10 @@ def test_adherence_and_tables_run():
     assert "| 1 | 2 | 1 |" in timing
     iteration = bench.iteration_table(model, repeats=1, sampler_steps=2, bars=1)
     assert "| eager |" in iteration and "| traced (TracedNet) |" in iteration
+    equal = bench.baselines_at_equal_time(model, rows, n=1, controls_filter=["melody"], sampler_steps=2,
+                                          progress=False)
+    melody_row = equal.splitlines()[-1]
+    assert melody_row.startswith("| melody | accuracy |") and melody_row.count("[pc_accuracy ") == 3  # each method
 
 
 
