@@ -69,6 +69,32 @@ def test_structure():
     assert grad_of(st, aaa).abs().sum() > 0
 
 
+def test_agreement_is_decided_by_vote_and_onsets_by_any_strike():
+    on, off = 1.0, -1.0
+    parts = torch.full((1, 3, 2, 1, 3), off)  # three stretches of one pitch, three steps
+    parts[0, 0, FRAME, 0, 0] = on  # step 0 sounds in one part of three: the vote says off
+    parts[0, :2, FRAME, 0, 1] = on  # step 1 sounds in two: on, and struck, as the first part strikes it
+    parts[0, 0, C.ONSET, 0, 1] = on
+    cost = C.agreement_cost(parts)[0, :, :, 0]  # [3 parts, 2 channels, 3 steps]
+    assert cost[0, FRAME, 0] > 0 and cost[1:, FRAME, 0].eq(0).all()  # the odd one out is turned off
+    assert cost[2, FRAME, 1] > 0 and cost[:2, FRAME, 1].eq(0).all()  # the missing one is turned on
+    assert cost[1:, C.ONSET, 1].gt(0).all() and cost[0, C.ONSET, 1] == 0  # every part strikes the note
+    assert cost[:, :, 2].eq(0).all()  # silent everywhere: nothing to do
+
+
+def test_a_forms_alike_bars_agree_by_vote():
+    st = C.Structure.from_form("AAAB", bars=4)
+    a = [Note(60, 0, 4), Note(64, 4, 4)]
+    bars = [Note(n.pitch, n.onset + 16 * k, n.duration) for k in range(3) for n in a] + [Note(62, 56, 8)]
+    exact = roll_of(bars, 64)
+    assert st.loss(st.feature(exact[None])).item() == pytest.approx(0, abs=1e-6)
+    extra = roll_of(bars + [Note(67, 8, 4)], 64)  # a G in bar 1 only
+    g = grad_of(st, extra)
+    assert g[FRAME, 67 - R.LOW_PITCH, 8:12].gt(0).all()  # the G goes: two bars of three lack it
+    ssm_only = (st.feature(extra[None])[0] - st.ssm).square().mean()
+    assert st.loss(st.feature(extra[None])).item() > ssm_only.item()  # the vote's cost comes on top
+
+
 def test_intensity_surrogate_matches_the_audio():
     val = ChoraleWindows("validation", n_steps=64, transpose=0, progress=False)
     x = torch.stack([val.window(k) for k in range(0, len(val), len(val) // 8)])
