@@ -280,10 +280,15 @@ def metric_text(value: float) -> str:
     return f"{value:.1e}" if 0 < abs(value) < 5e-5 else f"{value:.4f}"
 
 
+def _other_metrics(row: dict, key: str) -> str:
+    """The means of ``row``'s metrics other than ``key``, e.g. ``"bass_ratio 1.000"``."""
+    return ", ".join(f"{k} {statistics.mean(v):.3f}" for k, v in row["metrics"].items() if k != key)
+
+
 def _metrics_text(row: dict, key: str) -> str:
     """The mean of ``row``'s headline metric ``key``, then its other metrics' in brackets: two methods
     that both meet every chord tone may still differ on the bass."""
-    others = ", ".join(f"{k} {statistics.mean(v):.3f}" for k, v in row["metrics"].items() if k != key)
+    others = _other_metrics(row, key)
     return metric_text(statistics.mean(row["metrics"][key])) + (f" [{others}]" if others else "")
 
 
@@ -295,9 +300,8 @@ def adherence_table(rows: dict, *, title: str) -> str:
         key = HEADLINE[name]
         values = row["metrics"][key]
         worst = max(values) if key in LOWER_IS_BETTER else min(values)
-        others = ", ".join(f"{k} {statistics.mean(v):.3f}" for k, v in row["metrics"].items() if k != key)
         lines.append(f"| {name} | {len(values)} | {key} | {metric_text(statistics.mean(values))} | {metric_text(worst)} "
-                     f"| {others} | "
+                     f"| {_other_metrics(row, key)} | "
                      f"{statistics.median(row['seconds']):.2f} | {statistics.median(row['iterations']):.0f} |")
     return "\n".join(lines)
 

@@ -12,8 +12,9 @@ noise to music smoothly, a good starting point gives music that is both on targe
 in the style the model learnt. We keep ``x_T`` on the sphere where Gaussian noise lives
 (norm ``sqrt(D)`` for ``D`` numbers), so the optimizer cannot wander off to noise the model
 never saw. Where a control leaves part of the music to the model (the gap of an inpainting,
-the continuation of an outpainting, the middle of a loop, the voices under a melody), that part keeps the noise it
-was drawn with (:func:`moving_cells`) and the model writes it as freely as in a plain sample.
+the continuation of an outpainting, the middle of a loop, the voices under a melody), that part
+keeps the noise it was drawn with (:func:`moving_cells`) and the model writes it as freely as in
+a plain sample.
 (Moving all of the noise, the controls' gradients reshaped that part too: DITTO's continuations
 had one-step notes four times as often as plain samples, its melodies' accompaniments too.)
 A control may also choose the noise to start from (:func:`draw_noise`): a loop starts from noise
