@@ -307,14 +307,21 @@ def adherence_table(rows: dict, *, title: str) -> str:
 
 
 def quality_table(rows: dict, unconditional: list[dict]) -> str:
-    """Mean quality measures of the controlled outputs, relative to unconditional samples."""
-    from .metrics import MEASURES, means
+    """Mean quality measures of the controlled outputs, relative to unconditional samples.
+
+    A first row puts the held-out chorales themselves (:func:`~dittoedu.metrics.reference`) on the
+    same scale: how far the model's own samples are from Bach, and so how far music can be from the
+    samples while being chorale-like.
+    """
+    from .metrics import MEASURES, means, reference
 
     ref = means(unconditional)
+    chorales = reference(64)["mean"]
     lines = [f"quality of controlled outputs vs {len(unconditional)} unconditional samples (relative difference of "
              "the means)",
              "| control | " + " | ".join(MEASURES) + " |", "|---|" + "---|" * len(MEASURES)]
     lines.append("| unconditional | " + " | ".join(f"{ref[k]:.3f}" for k in MEASURES) + " |")
+    lines.append("| *held-out chorales* | " + " | ".join(_mean_cells(chorales, ref)) + " |")
     for name, row in rows.items():
         if row["quality"]:
             lines.append(f"| {name} | " + " | ".join(_quality_cells(row["quality"], ref)) + " |")
@@ -323,9 +330,15 @@ def quality_table(rows: dict, unconditional: list[dict]) -> str:
 
 def _quality_cells(qualities: list[dict], ref: dict[str, float]) -> list[str]:
     """Per measure, the mean over ``qualities`` and its relative difference to the means ``ref``: ``0.123 (4 %)``."""
-    from .metrics import MEASURES, means, relative_to
+    from .metrics import means
 
-    mean = means(qualities)
+    return _mean_cells(means(qualities), ref)
+
+
+def _mean_cells(mean: dict[str, float], ref: dict[str, float]) -> list[str]:
+    """Per measure, ``mean`` and its relative difference to ``ref``: ``0.123 (4 %)``."""
+    from .metrics import MEASURES, relative_to
+
     diff = relative_to(mean, ref)
     return [f"{mean[k]:.3f} ({100 * diff[k]:.0f} %)" for k in MEASURES]
 
@@ -374,6 +387,55 @@ def baselines_at_equal_time(model, rows: dict, *, n: int = 20, controls_filter=N
                      f"| {_metrics_text(guided, key)} ({steps}) "
                      f"| {budget:.2f} / {statistics.median(best['seconds']):.2f} / "
                      f"{statistics.median(guided['seconds']):.2f} |")
+    return "\n".join(lines)
+
+
+# Requests of two controls that can be met together: a form's repeated bars can be equally loud
+# (AABB under a terrace, not ABAB under a swell), its repeated bars can have the same chords.
+COMBINATIONS = {
+    "intensity+form": dict(intensity=[0.2] * 32 + [0.8] * 32, form="AABB"),
+    "intensity+chords": dict(intensity=[0.0, 1.0], chords="C G Am F"),
+    "form+chords": dict(form="AABA", chords="C C F C"),
+    "melody+intensity": dict(melody="4/4 e4 e f g g f e d c c d e e4. d8 d2", intensity=[0.9, 0.1]),
+    "melody+chords": dict(melody="4/4 e4 e f g g f e d c c d e e4. d8 d2", chords="C G C G"),
+}
+
+
+def combined_table(model, surrogate=None, *, seeds=range(5), n_iters: int = 60, progress: bool = True) -> str:
+    """Requests of two controls at once (``COMBINATIONS``, 4 bars, one per seed): how many meet both
+    targets, each control's headline metric, median iterations and seconds; DITTO, and DITTO-2
+    through ``surrogate`` when given, each with its controls' gradients balanced
+    (:func:`~dittoedu.ito.balanced_gradient`) and summed as they come (``balance=False``).
+    """
+    from tqdm.auto import tqdm
+
+    from . import controls as C
+    from .ito import optimize
+
+    methods = ["ditto"] + (["ditto2"] if surrogate is not None else [])
+    configs = {f"{m} {'balanced' if b else 'summed'}": dict(method=m, balance=b) for m in methods for b in (True, False)}
+    lines = [f"two controls at once, {len(seeds)} seeds each, 4 bars, up to {n_iters} iterations: requests that met "
+             "both targets, each control's metric (mean), median iterations and seconds",
+             "| controls | method | both met | metrics | median iters | median s |", "|---|---|---|---|---|---|"]
+    jobs = [(combo, seed) for combo in COMBINATIONS for seed in seeds]
+    rows = {(combo, name): [] for combo in COMBINATIONS for name in configs}
+    for combo, seed in tqdm(jobs, desc="two controls at once", disable=not progress):
+        for name, kwargs in configs.items():
+            controls, _ = C.build(bars=4, **COMBINATIONS[combo])
+            res = optimize(model, controls, n_steps=64, seed=seed, n_iters=n_iters, surrogate=surrogate, **kwargs)
+            rows[combo, name].append((res, res.measure(controls)))
+    for (combo, name), results in rows.items():
+        met = sum(r.stop_reason.startswith("targets met") for r, _ in results)
+        metrics = "; ".join(f"{c} {HEADLINE[c]} {metric_text(statistics.mean(m[c][HEADLINE[c]] for _, m in results))}"
+                            for c in results[0][1])
+        lines.append(f"| {combo} | {name} | {met}/{len(results)} | {metrics} | "
+                     f"{statistics.median(r.iterations for r, _ in results):g} | "
+                     f"{statistics.median(r.timings['total_s'] for r, _ in results):.2f} |")
+    for name in configs:
+        results = [r for combo in COMBINATIONS for r, _ in rows[combo, name]]
+        met = sum(r.stop_reason.startswith("targets met") for r in results)
+        lines.append(f"| all | {name} | {met}/{len(results)} | | {statistics.median(r.iterations for r in results):g} | "
+                     f"{statistics.median(r.timings['total_s'] for r in results):.2f} |")
     return "\n".join(lines)
 
 

@@ -277,6 +277,12 @@ def cmd_bench(args) -> dict:
     if args.studio:
         print(bench.studio_table(repeats=args.repeats))  # the Studio's own default iterations
         return {}
+    if args.combined:
+        from .train import load_model
+
+        surrogate = load_model(DEFAULT_SURROGATE)[0] if DEFAULT_SURROGATE.exists() else None
+        print(bench.combined_table(model, surrogate, n_iters=args.iters))
+        return {}
     if not args.adherence:
         print(bench.sampling_table(model, device=args.device, repeats=args.repeats))
         if args.device == "cpu":
@@ -404,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text control on held-out prompts: DITTO-2 (the shipped CTM) against plain sampling")
     p.add_argument("--studio", action="store_true",
                    help="seconds from the Studio's Generate button to a complete take, DITTO-2 and DITTO")
+    p.add_argument("--combined", action="store_true",
+                   help="two controls at once: DITTO and DITTO-2, their gradients balanced or summed")
     p.add_argument("--n", type=int, default=20, help="held-out targets per control (default: 20)")
     p.add_argument("--iters", type=int, default=60)
     p.add_argument("--lr", type=float, default=None, help="optimizer step size (default: each method's own)")

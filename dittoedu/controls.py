@@ -132,12 +132,15 @@ class Control:
 
 SMOOTH_SECONDS = 1.0  # DITTO smooths the loudness curve over about a second
 DB_FLOOR = -60.0  # silence is this loud
-# Intensity is met when the (envelope-based) loudness of the notes is this close to the target, in dB^2,
-# and follows its shape this closely (Pearson). The benchmark asks for 1.0 dB^2 and 0.95 on the rendered
-# audio; the envelopes' loudness differs from the audio's by up to 0.17 dB^2 (mean square over a piece,
-# 32 samples), hence the margin (at 0.9 and 0.955 a benchmark curve met here measured 1.04 on the audio).
-DONE_DB2 = 0.8
-DONE_PEARSON = 0.96
+# Intensity is met when the loudness of the rendered audio is this close to the target, in dB^2, and
+# follows its shape this closely (Pearson): the benchmark's bar, judged on what the student hears.
+DONE_DB2 = 1.0
+DONE_PEARSON = 0.95
+# The envelopes' loudness (what the optimizer sees, :func:`loudness_from_roll`) differs from the audio's by
+# up to about 1 dB^2 on the benchmark's runs: notes further off than this on their envelopes are not
+# rendered to check (rendering costs about a quarter of an iteration).
+SCREEN_DB2 = 2.0
+SCREEN_PEARSON = 0.9
 SHAPE_DB2 = 10.0  # the loss adds SHAPE_DB2 * (1 - Pearson): a curve followed in shape, not only on average
 
 
@@ -276,13 +279,23 @@ class Intensity(Control):
         return True  # the loss mixes dB^2 and correlation: confirmed() checks each on the notes
 
     def confirmed(self, x0):
-        """Is the loudness of the thresholded rolls ``x0 [B, 2, P, T]`` within ``DONE_DB2`` of the
-        target, and does it rise and fall with it (``DONE_PEARSON``; a flat target has no shape)?"""
-        target = self.target_db.to(x0.device)
+        """Is the loudness of the thresholded rolls' ``x0 [B, 2, P, T]`` audio within ``DONE_DB2`` of the
+        target, and does it rise and fall with it (``DONE_PEARSON``; a flat target has no shape)?
+
+        Judged as :meth:`measure` judges, on the rendered audio, once the envelopes are close enough
+        (``SCREEN_DB2``, ``SCREEN_PEARSON``). Judging the envelopes alone needed a margin (0.8 dB^2 and
+        0.96) and cost the benchmark's curves a median of 30 iterations instead of 25.
+        """
         with torch.no_grad():
-            got = loudness_from_roll(x0)
-        close = (got - target).square().mean(-1) <= DONE_DB2
-        shaped = pearson(got, target) >= DONE_PEARSON if target.std() > 1e-3 else torch.ones_like(close)
+            return (self._within(loudness_from_roll(x0), SCREEN_DB2, SCREEN_PEARSON)
+                    and self._within(loudness_from_audio(audio.synthesize(x0), x0.shape[-1]), DONE_DB2, DONE_PEARSON))
+
+    def _within(self, got, max_db2, min_pearson) -> bool:
+        """Is every loudness curve of ``got [B, T]`` within ``max_db2`` of the target, and correlated with it
+        at least ``min_pearson``?"""
+        target = self.target_db.to(got)
+        close = (got - target).square().mean(-1) <= max_db2
+        shaped = pearson(got, target) >= min_pearson if target.std() > 1e-3 else torch.ones_like(close)
         return bool((close & shaped).all())
 
     def describe_target(self):

@@ -18,7 +18,8 @@ a plain sample.
 (Moving all of the noise, the controls' gradients reshaped that part too: DITTO's continuations
 had one-step notes four times as often as plain samples, its melodies' accompaniments too.)
 A control may also choose the noise to start from (:func:`draw_noise`): a loop starts from noise
-whose last steps copy its first ones.
+whose last steps copy its first ones. With several controls, each one's gradient is scaled to the
+same size before they are added (:func:`balanced_gradient`): their losses come in different units.
 
 ``optimize(model, controls, method=...)`` runs one of:
 
@@ -167,7 +168,7 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
              callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
              checkpoint: bool = False, snapshot_every: int = 5, early_stop: bool = True,
              guidance_scale: float = 1.0, surrogate=None, decode: str = "ctm", decode_steps: int = 1,
-             sampler: str = "euler", progress: bool = False, device="cpu") -> Result:
+             sampler: str = "euler", balance: bool = True, progress: bool = False, device="cpu") -> Result:
     """Generate ``batch`` pieces of ``n_steps`` steps that follow ``controls`` (see the module docstring).
 
     ``n_iters``: optimization steps for ``"ditto"``, candidates for ``"best_of_n"``.
@@ -187,6 +188,9 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
     :class:`~dittoedu.diffusion.TrajectoryModel`, ``decode`` and ``decode_steps`` how the result is decoded.
     ``sampler``: how ``"none"`` samples (``"euler"``, ``"heun"`` or ``"stochastic"``, see
     :mod:`~dittoedu.diffusion`); every other method optimizes through Euler steps.
+    ``balance``: with several controls, give each unmet one an equal share of every step, times its
+    weight (:func:`balanced_gradient`); False: follow the gradient of the weighted sum of the losses,
+    as DITTO does.
     """
     _check(controls, n_steps, method)
     lr = default_lr(method) if lr is None else lr
@@ -248,7 +252,7 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
                                                                 lr_decay=lr_decay, betas=BETAS[method],
                                                                 adam_eps=ADAM_EPS[method], record=record,
                                                                 should_stop=should_stop, early_stop=early_stop,
-                                                                confirm=confirm,
+                                                                confirm=confirm, balance=balance,
                                                                 cells=None if cells is None else cells.to(device))
     elif method == "best_of_n":
         eps, result.iterations, result.stop_reason = _best_of_n(model, controls, shape, sigmas, n=n_iters,
@@ -286,12 +290,13 @@ def optimize(model, controls: list[Control], *, n_steps: int = 64, method: str =
 
 
 def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, should_stop, early_stop, confirm=None,
-           cells=None, adam_eps=None):
+           cells=None, adam_eps=None, balance=True):
     """DITTO's loop around ``generate(eps) -> x0`` (the sampler, or DITTO-2's one-step surrogate).
 
     ``confirm(eps) -> x0``, when given, is how the result will really be decoded: an early stop
     needs the targets met on its output too. ``cells [2, P, T]`` (bool): move only the noise of
-    these cells (:func:`moving_cells`; None: all). Returns the best noise per item, its music when the
+    these cells (:func:`moving_cells`; None: all). ``balance``: several controls' gradients by
+    :func:`balanced_gradient`, not summed as they come. Returns the best noise per item, its music when the
     loop has just decoded it (targets met; else None), the iterations run and why it stopped.
 
     ``adam_eps`` (``ADAM_EPS``): scale each iteration's gradient to an RMS of 1 and give Adam this
@@ -323,7 +328,8 @@ def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, sho
         best_loss = torch.where(better, hard_total, best_loss)
         best_eps[better] = param.detach()[better]
         record(it, x0, total, parts)
-        if early_stop and _met(controls, hard_parts, x0_hard):
+        met = {c.name: c.done(hard_parts[c.name]) and c.confirmed(x0_hard) for c in controls}
+        if early_stop and all(met.values()):
             # DITTO-2 decodes otherwise than its surrogate: the decoded music must obey too
             decoded = x0.detach() if confirm is None else confirm(param.detach())
             if confirm is None or _met(controls, *_judge(controls, decoded)):
@@ -332,7 +338,10 @@ def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, sho
         if should_stop is not None and should_stop():
             reason = f"stopped by the user after {it + 1} iterations"
             return best_eps, None, it + 1, reason
-        (grad,) = torch.autograd.grad(total.sum(), param)
+        if balance and len(controls) > 1:
+            (grad,) = torch.autograd.grad(x0, param, grad_outputs=balanced_gradient(controls, parts, x0, met))
+        else:
+            (grad,) = torch.autograd.grad(total.sum(), param)
         with torch.no_grad():
             if cells is not None:
                 grad[:, ~cells] = 0  # the model's own cells keep the noise they were drawn with
@@ -344,6 +353,37 @@ def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, sho
             param -= step
             param.copy_(project_to_shell(param, cells))
     return best_eps, None, it + 1, reason
+
+
+def balanced_gradient(controls: list[Control], parts: dict[str, torch.Tensor], x0: torch.Tensor,
+                      met: dict[str, bool]) -> torch.Tensor:
+    """``sum_c w_c g_c / rms(g_c)``: the gradient at the music ``x0 [B, 2, P, T]`` of each control's loss
+    (``parts``: name -> ``[B]``) scaled to an RMS of 1 per item, weighted, summed over the controls not
+    yet met (``met``: name -> bool; over all of them once all are met).
+
+    Each control's loss has its own units: loudness in dB^2 (several at first), a form's SSM error
+    below 1, a chord's hinges per cell. Summed as they come, the largest decides every step: with a
+    loudness curve, DITTO-2 met a form or the chords of the same request in 5 of 20 requests
+    (``benchmarks/combined.txt``). Scaled, every unmet control gets the same share of the step
+    (times its weight), whatever its units, and a met one none until it is lost again: 20 of 20.
+    Taken at ``x0``, it costs a backward pass through each loss and still one through the sampler.
+
+    >>> loud, form = Control(), Control()
+    >>> loud.name, form.name = "loud", "form"
+    >>> x0 = torch.zeros(1, 2, 1, 2, requires_grad=True)  # the first channel is loud's, the second form's
+    >>> parts = {"loud": 1000 * x0[:, 0].sum((1, 2)), "form": x0[:, 1].sum((1, 2))}
+    >>> balanced_gradient([loud, form], parts, x0, {"loud": False, "form": False}).flatten().tolist()
+    [1.4142..., 1.4142..., 1.4142..., 1.4142...]
+    >>> balanced_gradient([loud, form], parts, x0, {"loud": False, "form": True}).flatten().tolist()
+    [1.4142..., 1.4142..., 0.0, 0.0]
+    """
+    pushing = [c for c in controls if not met[c.name]] or controls
+    total = torch.zeros_like(x0)
+    for c in pushing:
+        (g,) = torch.autograd.grad(parts[c.name].sum(), x0, retain_graph=True)
+        rms = g.flatten(1).square().mean(1).sqrt().clamp_min(1e-30).reshape(-1, *[1] * (g.dim() - 1))
+        total += c.weight * g / rms
+    return total
 
 
 def cap_gradient(grad: torch.Tensor, norms: list[torch.Tensor], factor: float = GRAD_CAP) -> torch.Tensor:

@@ -55,6 +55,8 @@ def test_adherence_and_tables_run():
     assert "| melody | 1 | accuracy |" in table and "| loop | 1 | kept_f1 |" in table
     quality = bench.quality_table(rows, bench.unconditional_quality(model, n=2, sampler_steps=2))
     assert "vs 2 unconditional samples" in quality and "| melody |" in quality
+    chorales = next(line for line in quality.splitlines() if line.startswith("| *held-out chorales* |"))
+    assert chorales.count(" %)") == 6  # each measure, relative to the samples
     timing = bench.sampling_table(model, repeats=1, bars=(1,), steps=(2,), batches=(1,))
     assert "| 1 | 2 | 1 |" in timing
     iteration = bench.iteration_table(model, repeats=1, sampler_steps=2, bars=1)
@@ -120,3 +122,11 @@ def test_text_benchmark_counts_the_attributes_the_analyzers_found():
     table = bench.text_table({"none": rows}, [r["quality"] for r in rows])
     met = sum(ok for r in rows for ok in r["met"])
     assert f"**{100 * met / 4:.1f} %**" in table and "| a gloomy hymn |" in table
+
+
+def test_combined_table_runs_every_pair_balanced_and_summed():
+    table = bench.combined_table(micro_model(), seeds=range(1), n_iters=1, progress=False)
+    rows = [line for line in table.splitlines()[3:]]
+    assert len(rows) == 2 * len(bench.COMBINATIONS) + 2  # DITTO balanced and summed (no surrogate, no DITTO-2), totals
+    assert rows[0].startswith("| intensity+form | ditto balanced | 0/1 |") and "structure ssm_mse" in rows[0]
+    assert "| melody+chords | ditto summed |" in table and rows[-1].startswith("| all | ditto summed | 0/5 |")

@@ -128,10 +128,12 @@ def test_intensity_loss_weighs_shape_and_stops_on_both():
     mse_flipped = (flipped - target).square().mean().item()
     assert losses[2].item() == pytest.approx(mse_flipped + 2 * C.SHAPE_DB2, rel=1e-4)  # r = -1
     x = roll_of([Note(60, 0, 32), Note(64, 0, 32), Note(67, 16, 16)], 32)
-    own = C.loudness_from_roll(x[None])[0]
-    assert C.Intensity(target_db=own).confirmed(x[None])
-    assert not C.Intensity(target_db=own + 1.0).confirmed(x[None])  # the shape, but 1 dB^2 off
-    assert not C.Intensity(target_db=own.mean() - (own - own.mean())).confirmed(x[None])  # the level, upside down
+    heard = C.loudness_from_audio(audio.synthesize(x[None]), 32)[0]  # judged on the audio, as measure() judges
+    assert C.Intensity(target_db=heard).confirmed(x[None])
+    near, far = C.Intensity(target_db=heard + 0.95), C.Intensity(target_db=heard + 1.05)  # the shape, level off
+    assert near.confirmed(x[None]) and not far.confirmed(x[None])
+    assert near.measure(x)["mse_db2"] <= C.DONE_DB2 < far.measure(x)["mse_db2"]
+    assert not C.Intensity(target_db=heard.mean() - (heard - heard.mean())).confirmed(x[None])  # upside down
 
 
 def test_inpaint_and_loop():

@@ -87,6 +87,27 @@ def test_melody_and_chords_together(model):
     assert res.iterations == 2 and set(res.measure(wanted)) == {"melody", "chords"}
 
 
+class LoudChords(C.Chords):
+    """Chords whose loss is in other units: a thousand times larger."""
+
+    def loss(self, x0):
+        return 1000 * super().loss(x0)
+
+
+def test_balanced_controls_do_not_depend_on_the_units_of_their_losses(model):
+    """Balanced, each control gets its share of the step whatever its loss's units; summed, the
+    largest loss takes the step."""
+    (mel, chords), _ = C.build(bars=1, melody="4/4 e'4 d' c' d'", chords="C")
+    loud = LoudChords(target=chords.target, symbols=chords.symbols, exempt=chords.exempt)
+    runs = {}
+    for balance in (True, False):
+        for name, pair in (("chords", [mel, chords]), ("loud", [mel, loud])):
+            runs[balance, name] = ito.optimize(model, pair, n_steps=16, method="ditto", n_iters=3, sampler_steps=3,
+                                               seed=1, early_stop=False, balance=balance).x_T / SIGMA_MAX
+    assert (runs[True, "chords"] - runs[True, "loud"]).abs().max() < 1e-4  # float rounding
+    assert (runs[False, "chords"] - runs[False, "loud"]).abs().max() > 0.1
+
+
 def test_the_noise_moves_only_where_the_controls_ask(model):
     torch.manual_seed(0)
     reference = torch.where(torch.rand(2, 48, 16) > 0.9, 1.0, -1.0)

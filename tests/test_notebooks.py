@@ -6,7 +6,6 @@ with ``DITTOEDU_FAST=1`` set so that a notebook may shrink its work. The kernel 
 (``sys.executable``), whatever other ``python3`` kernels the machine has registered.
 """
 
-import json
 import shutil
 import sys
 import time
@@ -20,6 +19,8 @@ pytest.importorskip("ipykernel")
 
 from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402  (after the skips)
 from jupyter_client.manager import KernelManager  # noqa: E402
+
+from dittoedu.targets import read_curve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -117,12 +118,14 @@ def test_example_music_loads_into_four_bars_of_the_roll(name):
     assert len({n.onset for n in piece.notes}) == len(piece.notes), "a melody: one note at a time"
 
 
-@pytest.mark.parametrize("name", ["swell.csv", "fade.json"])
+@pytest.mark.parametrize("name", ["swell.csv", "fade.json", "terrace.csv"])
 def test_example_curves_are_numbers_between_0_and_1(name):
-    text = (EXAMPLES / name).read_text()
-    curve = json.loads(text) if name.endswith(".json") else [float(line) for line in text.split()]
-    assert isinstance(curve, list) and len(curve) >= 4
-    assert all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in curve)
+    curve = read_curve(EXAMPLES / name).tolist()
+    assert len(curve) >= 4 and all(0 <= v <= 1 for v in curve)
+
+
+def test_the_terrace_is_two_levels_half_and_half():
+    assert read_curve(EXAMPLES / "terrace.csv", n=64).tolist() == [0.2] * 32 + [0.8] * 32
 
 
 def test_data_readme_describes_every_example():
