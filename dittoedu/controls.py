@@ -276,7 +276,7 @@ class Intensity(Control):
         return {"achieved": achieved.tolist(), "mse_db2": mse, "pearson": pearson(achieved[None], target).item()}
 
     def done(self, loss):
-        return True  # the loss mixes dB^2 and correlation: confirmed() checks each on the notes
+        return True  # the loss mixes dB^2 and correlation: confirmed() checks each on the audio
 
     def confirmed(self, x0):
         """Is the loudness of the thresholded rolls' ``x0 [B, 2, P, T]`` audio within ``DONE_DB2`` of the
@@ -284,7 +284,7 @@ class Intensity(Control):
 
         Judged as :meth:`measure` judges, on the rendered audio, once the envelopes are close enough
         (``SCREEN_DB2``, ``SCREEN_PEARSON``). Judging the envelopes alone needed a margin (0.8 dB^2 and
-        0.96) and cost the benchmark's curves a median of 30 iterations instead of 25.
+        0.96) and cost the benchmark's curves a median of 30 iterations instead of 24.
         """
         with torch.no_grad():
             return (self._within(loudness_from_roll(x0), SCREEN_DB2, SCREEN_PEARSON)

@@ -362,11 +362,11 @@ def balanced_gradient(controls: list[Control], parts: dict[str, torch.Tensor], x
     yet met (``met``: name -> bool; over all of them once all are met).
 
     Each control's loss has its own units: loudness in dB^2 (several at first), a form's SSM error
-    below 1, a chord's hinges per cell. Summed as they come, the largest decides every step: with a
-    loudness curve, DITTO-2 met a form or the chords of the same request in 5 of 20 requests
-    (``benchmarks/combined.txt``). Scaled, every unmet control gets the same share of the step
-    (times its weight), whatever its units, and a met one none until it is lost again: 20 of 20.
-    Taken at ``x0``, it costs a backward pass through each loss and still one through the sampler.
+    below 1, a chord's hinges per cell. Summed as they come, the largest decides every step: DITTO-2
+    met both targets of the benchmark's pairs of controls in 6 of 25 requests (``benchmarks/combined.txt``).
+    Scaled, every unmet control gets the same share of the step (times its weight), whatever its
+    units, and a met one none until it is lost again: 25 of 25. Taken at ``x0``, it costs a backward
+    pass through each loss and still one through the sampler.
 
     >>> loud, form = Control(), Control()
     >>> loud.name, form.name = "loud", "form"
@@ -381,7 +381,7 @@ def balanced_gradient(controls: list[Control], parts: dict[str, torch.Tensor], x
     total = torch.zeros_like(x0)
     for c in pushing:
         (g,) = torch.autograd.grad(parts[c.name].sum(), x0, retain_graph=True)
-        rms = g.flatten(1).square().mean(1).sqrt().clamp_min(1e-30).reshape(-1, *[1] * (g.dim() - 1))
+        rms = g.square().mean(tuple(range(1, g.dim())), keepdim=True).sqrt().clamp_min(1e-30)
         total += c.weight * g / rms
     return total
 
