@@ -136,6 +136,16 @@ def test_intensity_loss_weighs_shape_and_stops_on_both():
     assert not C.Intensity(target_db=heard.mean() - (heard - heard.mean())).confirmed(x[None])  # upside down
 
 
+def test_intensity_renders_audio_only_for_notes_close_on_their_envelopes(monkeypatch):
+    x = roll_of([Note(60, 0, 32), Note(64, 0, 32), Note(67, 16, 16)], 32)[None]
+    renders = []
+    synthesize = audio.synthesize
+    monkeypatch.setattr(audio, "synthesize", lambda *a, **k: renders.append(1) or synthesize(*a, **k))
+    heard = C.loudness_from_audio(synthesize(x), 32)[0]
+    assert not C.Intensity(target_db=heard + 3.0).confirmed(x) and not renders  # 9 dB^2 off on the envelopes
+    assert C.Intensity(target_db=heard).confirmed(x) and len(renders) == 1
+
+
 def test_inpaint_and_loop():
     ref = roll_of([Note(60, 0, 4), Note(62, 4, 4), Note(64, 24, 8)], 32)
     keep = C.parse_keep("0:8,24:32", n_steps=32)
