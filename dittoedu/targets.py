@@ -350,7 +350,7 @@ def parse_chords(text: str | Sequence[str], *, bars: int, key: str | None = None
     if with_bar_lines:
         body = re.sub(r"\|\|+", "|", text).strip()
         body = body.removeprefix("|").removesuffix("|")
-        groups = [re.split(r"[\s,]+", seg.strip()) if seg.strip() else [] for seg in body.split("|")]
+        groups = [[t for t in re.split(r"[\s,]+", seg) if t] for seg in body.split("|")]  # ',' alone is empty
         for i, g in enumerate(groups):
             if not g:
                 raise MusicInputError(

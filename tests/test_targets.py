@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from dittoedu.roll import MusicInputError, Note, Piece
 from dittoedu.targets import (
@@ -173,6 +173,7 @@ CHORD_ALPHABET = "ABCDEFGHabcdefghIViv#b-+/()øo°Δ^.%|:, 0123456789mMajdinsu!"
 @given(text=st.one_of(st.text(alphabet=CHORD_ALPHABET, max_size=20), st.text(max_size=12)),
        bars=st.integers(1, 8), key=st.sampled_from([None, "C", "a", "Bb", "f#", "x"]),
        per=st.sampled_from(["bar", "beat"]))
+@example(text=",|", bars=1, key=None, per="bar")  # a bar of only a comma once raised IndexError
 def test_any_text_parses_or_is_explained(text, bars, key, per):
     try:
         chords = parse_chords(text, bars=bars, key=key, per=per)
