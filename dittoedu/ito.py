@@ -315,6 +315,7 @@ def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, sho
     norms = []  # the size of each earlier gradient, per item
     best_eps, best_loss = eps.clone(), torch.full((eps.shape[0],), math.inf, device=eps.device)
     reason = f"reached {n_iters} iterations"
+    balancing = balance and len(controls) > 1
     for it in range(n_iters):
         x0 = generate(param)
         total, parts = total_loss(controls, x0)
@@ -328,17 +329,17 @@ def _ditto(generate, controls, eps, *, n_iters, lr, lr_decay, betas, record, sho
         best_loss = torch.where(better, hard_total, best_loss)
         best_eps[better] = param.detach()[better]
         record(it, x0, total, parts)
-        met = {c.name: c.done(hard_parts[c.name]) and c.confirmed(x0_hard) for c in controls}
+        met = _met_each(controls, hard_parts, x0_hard) if early_stop or balancing else None
         if early_stop and all(met.values()):
             # DITTO-2 decodes otherwise than its surrogate: the decoded music must obey too
             decoded = x0.detach() if confirm is None else confirm(param.detach())
-            if confirm is None or _met(controls, *_judge(controls, decoded)):
+            if confirm is None or all(_met_each(controls, *_judge(controls, decoded)).values()):
                 reason = f"targets met after {it + 1} iterations"
                 return param.detach().clone(), decoded, it + 1, reason  # meets them all (the lowest loss may not)
         if should_stop is not None and should_stop():
             reason = f"stopped by the user after {it + 1} iterations"
             return best_eps, None, it + 1, reason
-        if balance and len(controls) > 1:
+        if balancing:
             (grad,) = torch.autograd.grad(x0, param, grad_outputs=balanced_gradient(controls, parts, x0, met))
         else:
             (grad,) = torch.autograd.grad(total.sum(), param)
@@ -428,9 +429,9 @@ def adam_step(grad: torch.Tensor, moments: tuple[torch.Tensor, torch.Tensor], t:
     return lr * (m / (1 - betas[0] ** t)) / ((v / (1 - betas[1] ** t)).sqrt() + eps)
 
 
-def _met(controls, hard_parts, x0_hard) -> bool:
-    """Every control met on the thresholded music ``x0_hard``, whose losses are ``hard_parts``."""
-    return all(c.done(hard_parts[c.name]) and c.confirmed(x0_hard) for c in controls)
+def _met_each(controls, hard_parts, x0_hard) -> dict[str, bool]:
+    """Whether each control is met on the thresholded music ``x0_hard``, whose losses are ``hard_parts``."""
+    return {c.name: c.done(hard_parts[c.name]) and c.confirmed(x0_hard) for c in controls}
 
 
 @torch.no_grad()
