@@ -21,10 +21,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "base.safetensors"
 DEFAULT_SURROGATE = WEIGHTS_DIR / "ctm.safetensors"
-# generate's iteration budget per control: controls share each step (ito.balanced_gradient), so two need
-# about twice as many (DITTO met a loudness curve and another control in 6 of benchmarks/combined.txt's 15
-# such requests within 60 iterations, 12 of 15 within 120)
-ITERS_PER_CONTROL = 60
 PLAIN_STEPS = 18  # levels of plain sampling (EDM's stochastic sampler, as the model card measures it)
 
 
@@ -116,8 +112,7 @@ def cmd_generate(args) -> dict:
         surrogate, _ = load_model(surrogate_path, device=args.device)
     n_steps = 16 * args.bars
     sampler_steps = args.steps or (PLAIN_STEPS if method == "none" else 8)
-    n_iters = args.iters or ITERS_PER_CONTROL * max(1, len(controls))
-    result = optimize(model, controls, n_steps=n_steps, method=method, n_iters=n_iters, lr=args.lr,
+    result = optimize(model, controls, n_steps=n_steps, method=method, n_iters=args.iters, lr=args.lr,
                       sampler_steps=sampler_steps, seed=args.seed, device=args.device, progress=True,
                       surrogate=surrogate, decode=args.decode, decode_steps=args.decode_steps, sampler=args.sampler)
     notes = result.notes
@@ -250,7 +245,7 @@ def _bench_text(model, args) -> dict:
 
     from . import bench, metrics
     from .diffusion import SIGMA_MAX, get_sigmas_ctm, sample_ctm
-    from .ito import default_lr
+    from .ito import ITERATIONS_OTHERS, default_lr
     from .roll import N_PITCHES
     from .train import load_model
 
@@ -259,7 +254,7 @@ def _bench_text(model, args) -> dict:
     ctm, _ = load_model(DEFAULT_SURROGATE)
     prompts = bench.TEXT_PROMPTS[: max(args.n, 1)]
     lr = default_lr("ditto2") if args.lr is None else args.lr
-    kwargs = dict(n_iters=args.iters, lr=lr, surrogate=ctm, decode="ctm", decode_steps=1)
+    kwargs = dict(n_iters=args.iters or ITERATIONS_OTHERS, lr=lr, surrogate=ctm, decode="ctm", decode_steps=1)
     fixed = kwargs | {"n_iters": 30, "early_stop": False}
     runs = {"ditto2": bench.run_text(model, prompts=prompts, method="ditto2", **kwargs),
             # the text score alone, no analyzer in the loop: 30 iterations, the noise with the best score
@@ -307,7 +302,9 @@ def cmd_bench(args) -> dict:
         return {}
     kwargs = dict(n_iters=args.iters, lr=default_lr("ditto") if args.lr is None else args.lr, sampler_steps=args.steps)
     rows = bench.run_adherence(model, n=args.n, controls_filter=only, **kwargs)
-    print(bench.adherence_table(rows, title=f"DITTO adherence, {args.n} held-out targets per control, {kwargs}"))
+    settings = {k: v for k, v in kwargs.items() if k != "n_iters"}
+    print(bench.adherence_table(rows, title=f"DITTO adherence, {args.n} held-out targets per control, "
+                                            f"up to {bench.iterations_text(args.iters)}, {settings}"))
     print()
     print(bench.quality_table(rows, bench.unconditional_quality(model, sampler_steps=args.steps)))
     if args.baselines:
@@ -347,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how controls are enforced (default with controls: ditto2 when the distilled model "
                         "is there, else ditto; none without controls)")
     p.add_argument("--iters", type=int, default=None,
-                   help=f"most optimization iterations (default: {ITERS_PER_CONTROL} per control; stops early)")
+                   help="most optimization iterations (default: 60 per control, 150 for a melody or a form, "
+                        "summed; it stops as soon as every target is met)")
     p.add_argument("--lr", type=float, default=None,
                    help="optimizer step size (default: 1.0 for ditto2, 0.5 for the other methods)")
     p.add_argument("--steps", type=int, default=None,
@@ -420,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--combined", action="store_true",
                    help="two controls at once: DITTO and DITTO-2, their gradients balanced or summed")
     p.add_argument("--n", type=int, default=20, help="held-out targets per control (default: 20)")
-    p.add_argument("--iters", type=int, default=60)
+    p.add_argument("--iters", type=int, default=None,
+                   help="most iterations per request (default: 60 per control, 150 for a melody or a form)")
     p.add_argument("--lr", type=float, default=None, help="optimizer step size (default: each method's own)")
     p.add_argument("--steps", type=int, default=8)
     p.set_defaults(func=cmd_bench)

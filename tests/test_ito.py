@@ -37,6 +37,18 @@ def test_ditto_lowers_the_loss_and_keeps_a_history(model):
     assert moved.norm().item() == pytest.approx(SIGMA_MAX * math.sqrt(moved.numel()), rel=1e-4)
 
 
+def test_result_says_whether_the_delivered_music_meets_each_target(model):
+    """Result.met asks every method DITTO's stopping question, on the music delivered."""
+    plain = ito.optimize(model, [], n_steps=16, method="none", sampler_steps=3)
+    keep = torch.arange(16) < 8
+    own = C.Inpaint(reference=plain.x0[0], keep=keep)  # keep the first half of what this seed plays anyway
+    silent = C.Inpaint(reference=-torch.ones_like(plain.x0[0]), keep=keep)
+    assert plain.notes and ito.optimize(model, [own], n_steps=16, method="none", sampler_steps=3).met([own]) == {
+        "inpaint": True}
+    res = ito.optimize(model, [silent], n_steps=16, method="none", sampler_steps=3)
+    assert res.met([silent]) == {"inpaint": False} and res.measure([silent])["inpaint"]["kept_f1"] < 1
+
+
 def test_shell_projection_of_some_cells_leaves_the_others_alone():
     eps = torch.randn(2, 2, 5, 8) * 3
     cells = (torch.arange(8) < 3).expand(2, 5, 8)
@@ -44,6 +56,42 @@ def test_shell_projection_of_some_cells_leaves_the_others_alone():
     assert torch.equal(out[:, ~cells], eps[:, ~cells])
     for item in out[:, cells]:
         assert item.norm().item() == pytest.approx(math.sqrt(item.numel()), rel=1e-5)
+
+
+def band_power(eps):
+    """Power of each band of ``eps [B, 2, P, T]``'s spectrum over time, averaged over rows: 1 for white noise."""
+    return torch.fft.rfft(eps, dim=-1).abs().square().mean(dim=(1, 2)) / eps.shape[-1]
+
+
+def test_keep_white_caps_the_slow_bands_and_only_them():
+    eps = torch.randn(2, 2, 48, 64, generator=torch.Generator().manual_seed(1))
+    trend = eps + torch.linspace(-2, 2, 64) + 0.5  # a rise and an offset: power in the slowest bands
+    assert band_power(trend)[:, :3].max() > 5 * ito.BAND_CAP
+    out = ito.keep_white(trend)
+    assert band_power(out).max().item() == pytest.approx(ito.BAND_CAP, rel=1e-4)
+    calm = band_power(trend) <= ito.BAND_CAP  # bands under the cap keep their content exactly
+    bands_in, bands_out = torch.fft.rfft(trend, dim=-1), torch.fft.rfft(out, dim=-1)
+    for b in range(2):
+        assert torch.allclose(bands_out[b][..., calm[b]], bands_in[b][..., calm[b]], atol=1e-4)
+    cells = (torch.arange(64) >= 32).expand(2, 48, 64)
+    some = ito.keep_white(trend, cells)
+    assert torch.equal(some[:, ~cells], trend[:, ~cells]) and torch.equal(some[:, cells], out[:, cells])
+
+
+def test_ditto_keeps_a_loudness_curve_out_of_the_noise(monkeypatch):
+    """A rising loudness curve pushes the noise up over time; without keep_white its slowest bands grow.
+    (Here the "sampler" plays the noise as it is: an untrained model hardly passes the curve on.)"""
+    loud = C.Intensity(target_db=torch.linspace(-40, -10, 32))
+
+    def slowest_bands():
+        eps = ito.draw_noise([loud], (1, 2, 48, 32), torch.Generator().manual_seed(0))
+        best, _, _, _ = ito._ditto(lambda e: e, [loud], eps, n_iters=20, lr=0.5, lr_decay=0.97, betas=(0.9, 0.999),
+                                   record=lambda *a: None, should_stop=None, early_stop=False, adam_eps=0.3)
+        return band_power(best)[0, :3].max().item()
+
+    kept = slowest_bands()
+    monkeypatch.setattr(ito, "keep_white", lambda eps, cells=None: eps)
+    assert kept <= 1.05 * ito.BAND_CAP < slowest_bands()
 
 
 def test_the_cells_each_control_leaves_to_the_model():

@@ -94,7 +94,7 @@ def test_generate_stores_a_take_with_its_pictures_and_sound(studio):
     assert "<audio" in studio.player.value and "chord tones" in studio.metrics.value
     assert studio.progress.value == studio.progress.max and studio.progress.bar_style == "success"
     assert studio.status_text.startswith("Take 1 ready") and "melody of 5 notes (C5 E5 G5 E5 C5)" in studio.status_text
-    assert "reached 2 iterations" in studio.status_text and "try 180 iterations" in studio.status_text  # 3 controls
+    assert "reached 2 iterations" in studio.status_text and "try 270 iterations" in studio.status_text  # melody 150, chords and intensity 60
     assert not studio.generate_button.disabled and studio.stop_button.disabled and not studio.running
     # ... and in the static output kept in the notebook
     bundle = studio._record_bundle()

@@ -671,10 +671,10 @@ class Studio:
             self.progress.bar_style = "success"
             extra = f" ({'; '.join(notes)})" if notes else ""
             if len(controls) > 1 and result.stop_reason.startswith("reached"):
-                from ..cli import ITERS_PER_CONTROL
+                from ..ito import iteration_budget
 
                 extra += (f" The {len(controls)} controls share each step: for more of them to be met, "
-                          f"try {ITERS_PER_CONTROL * len(controls)} iterations.")
+                          f"try {iteration_budget(controls)} iterations.")
             self._set_status(f"Take {number} ready: {take.summary(number=False)}. {result.stop_reason}. "
                              f"Asked for: {describe_asked(asked)}.{extra}", kind="done")
             self._update_record()
